@@ -1,0 +1,287 @@
+"""The one JSONL trace writer every recorder uses (trace schema v1, DESIGN section 3).
+
+- The first line of every file is a ``meta`` record: recorder, tool version, run, host, clock anchor and the
+  recorder's options with secrets redacted.
+- One JSON object per line, written with a single ``write`` call and flushed per record, so a recorder killed
+  with SIGKILL leaves at most one partial last line. ``fsync_interval_s`` adds an ``os.fsync`` at most that
+  often, for captures that must survive a host crash too.
+- ``.gz`` paths are gzip-compressed; each record ends with a sync flush, so a killed writer still leaves every
+  completed record readable.
+- Rotation by size and/or age for long soaks: ``requests.jsonl`` becomes ``requests.0001.jsonl``,
+  ``requests.0002.jsonl``, ... each starting with its own ``meta`` line.
+
+Clock: one (wall, monotonic) anchor taken at start; every later time is ``wall0 + (mono - mono0)`` in integer
+nanoseconds since the Unix epoch, so an NTP step during a soak cannot bend intervals.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA_VERSION = 1
+
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|auth|cookie|credential)", re.I)
+REDACTED = "<redacted>"
+
+
+def tool_version() -> str:
+    """The installed traceanalyzer version (``0+unknown`` when running from a bare source tree)."""
+    try:
+        from importlib.metadata import version
+
+        return version("traceanalyzer")
+    except Exception:  # pragma: no cover - only without an installed distribution
+        return "0+unknown"
+
+
+class Clock:
+    """Epoch-nanosecond clock derived from the monotonic clock.
+
+    ``now_ns() = wall0 + (mono() - mono0)``. ``mono`` is injectable so tests of schedules are exact.
+    """
+
+    def __init__(
+        self,
+        *,
+        mono: Callable[[], int] = time.monotonic_ns,
+        wall_ns: int | None = None,
+        mono_ns: int | None = None,
+    ) -> None:
+        self._mono = mono
+        self.mono0 = mono() if mono_ns is None else mono_ns
+        self.wall0 = time.time_ns() if wall_ns is None else wall_ns
+
+    def now_ns(self) -> int:
+        """Current time in integer nanoseconds since the Unix epoch."""
+        return self.wall0 + (self._mono() - self.mono0)
+
+    def mono_ns(self) -> int:
+        """The underlying monotonic reading, nanoseconds."""
+        return self._mono()
+
+    def to_epoch_ns(self, mono_ns: int) -> int:
+        """Convert a reading of the same monotonic clock to epoch nanoseconds."""
+        return self.wall0 + (mono_ns - self.mono0)
+
+    def anchor(self) -> dict[str, int]:
+        """The ``clock`` object of the meta record."""
+        return {"wall_ns": self.wall0, "mono_ns": self.mono0}
+
+
+def redact(config: Any) -> Any:
+    """Copy ``config`` with the value of every key that looks like a secret replaced by ``<redacted>``.
+
+    Header lists of ``"Name: value"`` strings are redacted by header name too.
+    """
+    if isinstance(config, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            if _SECRET_KEY.search(str(key)) and value not in (None, "", [], {}):
+                # Names of environment variables that hold a key are not secrets themselves.
+                out[key] = value if str(key).endswith("_env") else REDACTED
+            else:
+                out[key] = redact(value)
+        return out
+    if isinstance(config, (list, tuple)):
+        return [redact(v) for v in config]
+    if isinstance(config, str) and ":" in config:
+        name, _, _ = config.partition(":")
+        if _SECRET_KEY.search(name) and " " not in name.strip():
+            return f"{name}: {REDACTED}"
+    return config
+
+
+def default_host() -> str:
+    return socket.gethostname()
+
+
+def new_run_id() -> str:
+    """A short run id: UTC date-time plus 6 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class _GzipLineFile:
+    """gzip output where every record ends with a sync flush (readable up to the last completed record)."""
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="ab")
+
+    def write(self, data: str) -> None:
+        self._gz.write(data.encode("utf-8"))
+
+    def flush(self) -> None:
+        self._gz.flush(zlib.Z_SYNC_FLUSH)
+        self._raw.flush()
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        self._gz.close()
+        self._raw.close()
+
+
+class TraceWriter:
+    """Append-only JSONL trace file with a ``meta`` first line, per-record flush and optional rotation.
+
+    Thread-safe: one lock around each record's write and flush. Use as a context manager or call ``close``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        recorder: str,
+        config: Mapping[str, Any] | None = None,
+        run: str | None = None,
+        host: str | None = None,
+        clock: Clock | None = None,
+        fsync_interval_s: float | None = None,
+        rotate_bytes: int | None = None,
+        rotate_seconds: float | None = None,
+        extra_meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.base_path = Path(path)
+        self.recorder = recorder
+        self.run = run or new_run_id()
+        self.host = host or default_host()
+        self.clock = clock or Clock()
+        self.config = redact(dict(config or {}))
+        self.extra_meta = dict(extra_meta or {})
+        self.fsync_interval_s = fsync_interval_s
+        self.rotate_bytes = rotate_bytes
+        self.rotate_seconds = rotate_seconds
+        self.records_written = 0
+        self.paths: list[Path] = []
+        self._lock = threading.Lock()
+        self._fh: IO[str] | _GzipLineFile | None = None
+        self._bytes = 0
+        self._opened_mono = 0
+        self._last_fsync_mono = 0
+        self._part = 0
+        self._closed = False
+        self.base_path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_next()
+
+    # -- file handling -------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The file being written now."""
+        return self.paths[-1]
+
+    def _part_path(self) -> Path:
+        if self.rotate_bytes is None and self.rotate_seconds is None:
+            return self.base_path
+        name = self.base_path.name
+        for suffix in (".jsonl.gz", ".jsonl", ".gz"):
+            if name.endswith(suffix):
+                stem, ext = name[: -len(suffix)], suffix
+                break
+        else:
+            stem, ext = name, ""
+        return self.base_path.with_name(f"{stem}.{self._part:04d}{ext}")
+
+    def _open_next(self) -> None:
+        self._part += 1
+        path = self._part_path()
+        if str(path).endswith(".gz"):
+            self._fh = _GzipLineFile(path)
+        else:
+            self._fh = open(path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.paths.append(path)
+        self._bytes = 0
+        self._opened_mono = self.clock.mono_ns()
+        self._last_fsync_mono = self._opened_mono
+        meta: dict[str, Any] = {
+            "type": "meta",
+            "v": SCHEMA_VERSION,
+            "recorder": self.recorder,
+            "tool_version": tool_version(),
+            "run": self.run,
+            "host": self.host,
+            "t": self.clock.now_ns(),
+            "clock": self.clock.anchor(),
+            "config": self.config,
+        }
+        if self._part > 1:
+            meta["part"] = self._part
+        meta.update(self.extra_meta)
+        self._write_line(meta)
+
+    def _should_rotate(self) -> bool:
+        if self.rotate_bytes is not None and self._bytes >= self.rotate_bytes:
+            return True
+        if self.rotate_seconds is not None:
+            age_s = (self.clock.mono_ns() - self._opened_mono) / 1e9
+            return age_s >= self.rotate_seconds
+        return False
+
+    def _write_line(self, record: Mapping[str, Any]) -> None:
+        assert self._fh is not None
+        line = _dumps(record) + "\n"
+        self._fh.write(line)  # one write call per record: a kill leaves at most one partial line
+        self._fh.flush()
+        self._bytes += len(line)
+        if self.fsync_interval_s is not None:
+            now = self.clock.mono_ns()
+            if (now - self._last_fsync_mono) / 1e9 >= self.fsync_interval_s:
+                os.fsync(self._fh.fileno())
+                self._last_fsync_mono = now
+
+    # -- public API ----------------------------------------------------------------------------------------
+    def now_ns(self) -> int:
+        """Current epoch nanoseconds from this writer's clock."""
+        return self.clock.now_ns()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Write one record (must have ``type``); ``v`` is added. Flushed before returning."""
+        if "type" not in record:
+            raise ValueError("a trace record needs a 'type'")
+        rec = {"type": record["type"], "v": SCHEMA_VERSION}
+        rec.update((k, v) for k, v in record.items() if k != "type")
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"trace file {self.path} is closed")
+            if self._should_rotate():
+                assert self._fh is not None
+                self._fh.close()
+                self._open_next()
+            self._write_line(rec)
+            self.records_written += 1
+
+    def event(self, name: str, detail: Any = None, t: int | None = None) -> None:
+        """Write an ``event`` marker (stage change, fault, config change)."""
+        self.write({"type": "event", "t": self.now_ns() if t is None else t, "name": name, "detail": detail})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._fh is not None:
+                self._fh.flush()
+                if self.fsync_interval_s is not None:
+                    os.fsync(self._fh.fileno())
+                self._fh.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,3 @@
+"""Renderers: Analysis -> HTML (jinja2), PDF (WeasyPrint), charts (matplotlib)."""
+
+from __future__ import annotations
