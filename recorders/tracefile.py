@@ -31,8 +31,22 @@ from typing import IO, Any
 
 SCHEMA_VERSION = 1
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|auth|cookie|credential)", re.I)
 REDACTED = "<redacted>"
+# A key is secret when one of its words is one of these (``max_tokens`` or ``author`` are not).
+_SECRET_WORDS = frozenset(
+    "apikey token secret password passwd pwd authorization auth cookie credential credentials bearer".split()
+)
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]+@")
+
+
+def _is_secret_key(key: str) -> bool:
+    """Whether a config key or header name names a secret: a word like ``token``, or ``key`` after ``api``,
+    ``access`` or ``secret`` (``api_key``, ``X-API-Key``, ``accessKey``)."""
+    words = [w.lower() for w in _KEY_WORDS.findall(key)]
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    return any(w == "key" and i > 0 and words[i - 1] in ("api", "access", "secret", "private") for i, w in enumerate(words))
 
 
 def tool_version() -> str:
@@ -82,12 +96,13 @@ class Clock:
 def redact(config: Any) -> Any:
     """Copy ``config`` with the value of every key that looks like a secret replaced by ``<redacted>``.
 
-    Header lists of ``"Name: value"`` strings are redacted by header name too.
+    Header lists of ``"Name: value"`` strings are redacted by header name too, and a password inside a URL
+    (``https://user:password@host``) is replaced.
     """
     if isinstance(config, Mapping):
         out: dict[str, Any] = {}
         for key, value in config.items():
-            if _SECRET_KEY.search(str(key)) and value not in (None, "", [], {}):
+            if _is_secret_key(str(key)) and value not in (None, "", [], {}):
                 # Names of environment variables that hold a key are not secrets themselves.
                 out[key] = value if str(key).endswith("_env") else REDACTED
             else:
@@ -97,8 +112,9 @@ def redact(config: Any) -> Any:
         return [redact(v) for v in config]
     if isinstance(config, str) and ":" in config:
         name, _, _ = config.partition(":")
-        if _SECRET_KEY.search(name) and " " not in name.strip():
+        if " " not in name.strip() and _is_secret_key(name):
             return f"{name}: {REDACTED}"
+        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", config)
     return config
 
 
@@ -122,8 +138,8 @@ class _GzipLineFile:
         self._raw = open(path, "ab")  # noqa: SIM115 - closed in close()
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="ab")
 
-    def write(self, data: str) -> None:
-        self._gz.write(data.encode("utf-8"))
+    def write(self, data: bytes) -> None:
+        self._gz.write(data)
 
     def flush(self) -> None:
         self._gz.flush(zlib.Z_SYNC_FLUSH)
@@ -170,7 +186,7 @@ class TraceWriter:
         self.records_written = 0
         self.paths: list[Path] = []
         self._lock = threading.Lock()
-        self._fh: IO[str] | _GzipLineFile | None = None
+        self._fh: IO[bytes] | _GzipLineFile | None = None
         self._bytes = 0
         self._opened_mono = 0
         self._last_fsync_mono = 0
@@ -203,7 +219,7 @@ class TraceWriter:
         if str(path).endswith(".gz"):
             self._fh = _GzipLineFile(path)
         else:
-            self._fh = open(path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self._fh = open(path, "ab")  # noqa: SIM115 - closed in close() / on rotation
         self.paths.append(path)
         self._bytes = 0
         self._opened_mono = self.clock.mono_ns()
@@ -234,10 +250,10 @@ class TraceWriter:
 
     def _write_line(self, record: Mapping[str, Any]) -> None:
         assert self._fh is not None
-        line = _dumps(record) + "\n"
-        self._fh.write(line)  # one write call per record: a kill leaves at most one partial line
+        data = (_dumps(record) + "\n").encode("utf-8")
+        self._fh.write(data)  # one write call per record: a kill leaves at most one partial line
         self._fh.flush()
-        self._bytes += len(line)
+        self._bytes += len(data)
         if self.fsync_interval_s is not None:
             now = self.clock.mono_ns()
             if (now - self._last_fsync_mono) / 1e9 >= self.fsync_interval_s:
@@ -250,11 +266,11 @@ class TraceWriter:
         return self.clock.now_ns()
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Write one record (must have ``type``); ``v`` is added. Flushed before returning."""
+        """Write one record (must have ``type``); ``v`` is set to the schema version. Flushed before returning."""
         if "type" not in record:
             raise ValueError("a trace record needs a 'type'")
         rec = {"type": record["type"], "v": SCHEMA_VERSION}
-        rec.update((k, v) for k, v in record.items() if k != "type")
+        rec.update((k, v) for k, v in record.items() if k not in ("type", "v"))
         with self._lock:
             if self._closed:
                 raise ValueError(f"trace file {self.path} is closed")

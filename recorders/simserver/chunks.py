@@ -1,0 +1,107 @@
+"""Response bodies in OpenAI's (and vLLM's) wire format: SSE chunks and non-streaming JSON.
+
+Streaming, per request: a chunk with ``delta.role`` (chat only) and empty content, one chunk per token
+(``finish_reason`` set on the last one), a usage chunk with ``choices: []`` when
+``stream_options.include_usage`` is set, then ``data: [DONE]``. Token chunks are built from a per-request
+prefix and suffix with one ``json.dumps`` of the token, since they are written tens of thousands of times a
+second.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from recorders.simserver.errors import ApiError
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event(obj: Any) -> bytes:
+    return f"data: {_dumps(obj)}\n\n".encode()
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+    }
+
+
+class ChunkFormat:
+    """The SSE events of one streamed response (``api`` is ``"chat"`` or ``"completions"``)."""
+
+    def __init__(self, api: str, rid: str, created: int, model: str) -> None:
+        self.api = api
+        self.head: dict[str, Any] = {
+            "id": rid,
+            "object": "chat.completion.chunk" if api == "chat" else "text_completion",
+            "created": created,
+            "model": model,
+        }
+        head = _dumps(self.head)[:-1]
+        if api == "chat":
+            self._pre = f'data: {head},"choices":[{{"index":0,"delta":{{"content":'
+            self._mid = '},"logprobs":null,"finish_reason":'
+            self._post = "}]}\n\n"
+        else:
+            self._pre = f'data: {head},"choices":[{{"index":0,"text":'
+            self._mid = ',"logprobs":null,"finish_reason":'
+            self._post = ',"stop_reason":null}]}\n\n'
+
+    def role(self) -> bytes:
+        """The first chat chunk: the assistant role and empty content (nothing for completions)."""
+        if self.api != "chat":
+            return b""
+        choice = {
+            "index": 0,
+            "delta": {"role": "assistant", "content": ""},
+            "logprobs": None,
+            "finish_reason": None,
+        }
+        return _event({**self.head, "choices": [choice]})
+
+    def token(self, text: str, finish_reason: str | None = None) -> bytes:
+        finish = "null" if finish_reason is None else f'"{finish_reason}"'
+        return f"{self._pre}{json.dumps(text, ensure_ascii=False)}{self._mid}{finish}{self._post}".encode()
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        return _event({**self.head, "choices": [], "usage": usage(prompt_tokens, completion_tokens)})
+
+    @staticmethod
+    def error(error: ApiError) -> bytes:
+        """An error inside the stream, in the same shape as an error response body."""
+        return _event(error.body())
+
+
+def completion_body(
+    api: str,
+    rid: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    n_out: int,
+) -> dict[str, Any]:
+    """The non-streaming response of ``/v1/chat/completions`` or ``/v1/completions``."""
+    choice: dict[str, Any]
+    if api == "chat":
+        message = {"role": "assistant", "content": text, "tool_calls": []}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    else:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+    choice["stop_reason"] = None
+    return {
+        "id": rid,
+        "object": "chat.completion" if api == "chat" else "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": usage(prompt_tokens, n_out),
+    }

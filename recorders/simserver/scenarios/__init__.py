@@ -1,0 +1,1 @@
+"""Bundled scenario TOML files of the simulated server (package data)."""

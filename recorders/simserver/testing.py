@@ -1,0 +1,194 @@
+"""Start the simulated server for a test or a benchmark: ``run_simserver``.
+
+Example::
+
+    from recorders.simserver.testing import run_simserver
+
+    def test_my_recorder(tmp_path):
+        with run_simserver("ramp-oom", seed=3, truth=tmp_path / "truth.jsonl",
+                           overrides={"faults.oom_fatal_after_s": 2.0}) as sim:
+            client = openai.OpenAI(base_url=sim.base_url, api_key="unused")
+            ...                         # sim.metrics_url, sim.dcgm_url, sim.model for the others
+        records = sim.truth_records()   # after the block: the server has stopped, the file is complete
+
+What it does:
+
+- Starts ``python -m traceanalyzer sim serve --scenario NAME --host 127.0.0.1 --port 0 --seed S`` as a
+  SUBPROCESS (so a test's own event loop, threads and timing are not disturbed), lets it pick a free port,
+  reads the port from its "listening on" line and waits until ``GET /health`` answers 200 (``start_timeout``
+  seconds at most, else ``RuntimeError`` with the server's stderr).
+- ``scenario`` is a bundled name (``traceanalyzer sim scenarios`` lists them) or a path to a TOML file.
+- ``overrides`` sets scenario parameters, ``{"section.key": value}`` or ``{"section": {"key": value}}``, e.g.
+  ``{"engine.queue_timeout_s": 2.0, "faults.oom_fatal_after_s": 1.0}``; they are checked in the calling
+  process first (a bad key raises ``BadInputError`` at once) and passed as ``--set section.key=value``
+  options. ``extra_args`` are appended to the command line as they are (e.g. ``["--loop", "asyncio"]``).
+- ``truth``: where the server writes its ground-truth JSONL (``docs/simserver.md`` has the format); it is
+  complete once the block has exited.
+- On exit: SIGTERM, then SIGKILL after ``stop_timeout`` seconds. Server stdout/stderr go to temporary files;
+  ``handle.log()`` returns stderr (useful in an assertion message).
+
+The handle: ``base_url`` (``http://127.0.0.1:PORT/v1``, what OpenAI clients take), ``url``
+(``http://127.0.0.1:PORT``), ``metrics_url`` (vLLM format), ``dcgm_url`` (DCGM exporter format),
+``health_url``, ``port``, ``model`` (the served model name), ``truth_path``, ``process``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recorders.simserver.scenario import load_scenario, nest_overrides
+
+_LISTENING = re.compile(r"listening on http://[^:]+:(\d+)/v1")
+
+
+@dataclass
+class SimServerHandle:
+    """A running simulated server (see the module docstring)."""
+
+    port: int
+    model: str
+    truth_path: Path | None
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.url}/metrics"
+
+    @property
+    def dcgm_url(self) -> str:
+        return f"{self.url}/metrics/dcgm"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.url}/health"
+
+    def log(self) -> str:
+        """The server's stderr so far."""
+        try:
+            return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def truth_records(self) -> list[dict[str, Any]]:
+        """The ``sim_truth`` records of the truth file (complete once the server has stopped)."""
+        if self.truth_path is None or not self.truth_path.exists():
+            return []
+        records = []
+        for line in self.truth_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                if record.get("type") == "sim_truth":
+                    records.append(record)
+        return records
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def _override_args(overrides: Mapping[str, Any]) -> list[str]:
+    args: list[str] = []
+    for section, values in nest_overrides(overrides).items():
+        if not isinstance(values, Mapping):
+            raise ValueError(f"override {section!r} needs a section, as 'section.key'")
+        for key, value in values.items():
+            args += ["--set", f"{section}.{key}={_toml_value(value)}"]
+    return args
+
+
+def _health_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+@contextlib.contextmanager
+def run_simserver(
+    scenario: str = "steady",
+    *,
+    seed: int = 1,
+    truth: Path | None = None,
+    extra_args: Sequence[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    start_timeout: float = 30.0,
+    stop_timeout: float = 5.0,
+) -> Iterator[SimServerHandle]:
+    """Run ``traceanalyzer sim serve`` on a free 127.0.0.1 port for the duration of the block."""
+    resolved = load_scenario(scenario, nest_overrides(overrides or {}))  # fail fast, in the test's process
+    with tempfile.TemporaryDirectory(prefix="simserver-") as tmp:
+        out_path, err_path = Path(tmp) / "stdout.txt", Path(tmp) / "stderr.txt"
+        cmd = [
+            sys.executable, "-m", "traceanalyzer", "sim", "serve", "--scenario", str(scenario),
+            "--host", "127.0.0.1", "--port", "0", "--seed", str(seed),
+        ]  # fmt: skip
+        if truth is not None:
+            cmd += ["--truth", str(truth)]
+        cmd += _override_args(overrides or {})
+        cmd += list(extra_args)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        try:
+            port = _wait_ready(process, out_path, err_path, start_timeout)
+            yield SimServerHandle(port, resolved.model.name, truth, process, err_path)
+        finally:
+            _stop(process, stop_timeout)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], out_path: Path, err_path: Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    port: int | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if port is None:
+            m = _LISTENING.search(out_path.read_text(encoding="utf-8", errors="replace"))
+            port = int(m.group(1)) if m else None
+        if port is not None and _health_ok(f"http://127.0.0.1:{port}/health"):
+            return port
+        time.sleep(0.05)
+    stderr = err_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+    state = (
+        f"exited with {process.returncode}" if process.poll() is not None else f"not ready in {timeout:g} s"
+    )
+    raise RuntimeError(f"simulated server {state}:\n{stderr}")
