@@ -29,7 +29,7 @@ class Trend:
     """A monotonic trend of ``value`` over ``t``.
 
     - ``slope``, ``slope_low``, ``slope_high``: Theil-Sen slope (median of all pairwise slopes), with its
-      confidence interval (Sen 1968, as computed by ``scipy.stats.theilslopes``), in value units per unit of t.
+      confidence interval (Sen 1968, as ``scipy.stats.theilslopes`` computes it), value units per unit of t.
     - ``intercept``: Theil-Sen intercept, so the fitted line is ``intercept + slope * t``.
     - ``tau``, ``p_value``: the Mann-Kendall trend test, which is Kendall's rank correlation (tau-b, ties
       corrected) between time and value; ``p_value`` is two-sided.
@@ -49,7 +49,7 @@ class Trend:
         return self.intercept + self.slope * t
 
     def rising(self, alpha: float) -> bool:
-        """Significantly rising: Mann-Kendall ``p < alpha``, ``tau > 0`` and the slope's interval above zero."""
+        """Significantly rising: Mann-Kendall ``p < alpha``, ``tau > 0``, the slope's interval above zero."""
         return self.p_value < alpha and self.tau > 0 and self.slope_low > 0
 
 
@@ -100,9 +100,9 @@ def lagged_spearman(
 ) -> LaggedCorrelation | None:
     """Strongest Spearman correlation of ``x`` and lagged ``y`` over lags ``-max_lag..max_lag``.
 
-    ``sign=+1`` looks for the most positive rho, ``-1`` for the most negative, ``0`` for the largest ``|rho|``.
-    Lags with fewer than ``min_pairs`` finite pairs, or with a constant side, are skipped; ``None`` when no lag
-    can be tested.
+    ``sign=+1`` looks for the most positive rho, ``-1`` for the most negative, ``0`` for the largest
+    ``|rho|``. Lags with fewer than ``min_pairs`` finite pairs, or with a constant side, are skipped; ``None``
+    when no lag can be tested.
     """
     xa = np.asarray(x, dtype=float)
     ya = np.asarray(y, dtype=float)
@@ -133,8 +133,8 @@ def lagged_spearman(
 class ChangePoint:
     """A shift in the level of a series between two segments.
 
-    ``index`` is the first window of the new level. ``before`` and ``after`` are the medians of the segments on
-    either side (bounded by the neighbouring change points), ``p_value`` that of the permutation test that
+    ``index`` is the first window of the new level. ``before`` and ``after`` are the medians of the segments
+    on either side (bounded by the neighbouring change points), ``p_value`` that of the permutation test that
     accepted the split.
     """
 
@@ -168,7 +168,7 @@ def _best_split(x: FloatArray, min_size: int) -> tuple[int, float]:
 
 
 def _split_p_value(x: FloatArray, observed: float, min_size: int, permutations: int, seed: int) -> float:
-    """Permutation p-value of the best split's gain: share of shuffles whose best gain reaches ``observed``."""
+    """Permutation p-value of the best split's gain: share of shuffles whose best gain reaches it."""
     rng = np.random.default_rng(seed)
     n = x.size
     shuffled = rng.permuted(np.broadcast_to(x, (permutations, n)), axis=1)
@@ -195,7 +195,7 @@ def change_points(
     Method: binary segmentation (Scott & Knott 1974) on the squared-error cost of a piecewise-constant mean.
     The best single split of a segment is the one that maximises the between-segment sum of squares (the CUSUM
     statistic); it is accepted when a permutation test (``permutations`` shuffles of the segment, fixed
-    ``seed``) gives ``p < alpha``, and then both halves are searched again, up to ``max_changes`` splits in all.
+    ``seed``) gives ``p < alpha``; then both halves are searched again, up to ``max_changes`` splits in all.
     Segments shorter than ``2 * min_size`` windows are not split. NaN windows are dropped first (indices refer
     to the original series). The medians reported per change point are over the final segments on either side.
     A permutation test assumes exchangeable windows; a slow drift is found as a shift somewhere along it.
@@ -222,7 +222,9 @@ def change_points(
         before = float(np.median(clean[bounds[i - 1] : bounds[i]]))
         after = float(np.median(clean[bounds[i] : bounds[i + 1]]))
         result.append(
-            ChangePoint(index=int(positions[bounds[i]]), before=before, after=after, p_value=accepted[bounds[i]])
+            ChangePoint(
+                index=int(positions[bounds[i]]), before=before, after=after, p_value=accepted[bounds[i]]
+            )
         )
     return result
 
