@@ -1,0 +1,299 @@
+"""Server-sent events of an OpenAI-compatible stream, parsed after the fact from stamped raw reads.
+
+The collector's hot path only appends ``(monotonic ns, bytes)`` per socket read; everything here runs once
+the stream has ended. Each SSE event is stamped with the read that completed it (the read holding its
+terminating blank line), which is when a client could first have acted on it.
+
+What an event means (OpenAI chat and completions streaming, and vLLM / SGLang / TGI variants):
+
+- the first event's ``id`` is the response id;
+- an output-bearing event has non-empty text in ``choices[0]``: ``delta.content``, ``delta.reasoning_content``
+  / ``delta.reasoning`` (reasoning models) or ``delta.tool_calls`` for chat, ``text`` for completions; only
+  ``content`` / ``text`` go into the output text. The role-only first chunk is not output-bearing;
+- ``usage`` (on the final event with ``stream_options.include_usage``; on every event with vLLM's
+  ``continuous_usage_stats``) gives ``prompt_tokens`` and ``completion_tokens``;
+- ``{"error": ...}`` (or ``{"object": "error", ...}``, or an ``event: error`` field) is an in-stream error;
+- ``data: [DONE]`` ends the stream.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """What a stream said, with the monotonic stamp (ns) of every output-bearing event."""
+
+    response_id: str | None = None
+    stamps: list[int] = field(default_factory=list)
+    """Monotonic ns of each output-bearing event, in order."""
+    text_parts: list[str] = field(default_factory=list)
+    chunk_usage: list[int | None] = field(default_factory=list)
+    """Cumulative ``completion_tokens`` carried by each output-bearing event (None when absent)."""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_message: str | None = None
+    error_code: int | None = None
+    done: bool = False
+    events: int = 0
+    bad_events: int = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    def chunk_tokens(self) -> list[int] | None:
+        """Tokens per output-bearing event when the server said so on every event (continuous usage stats)
+        and some event carried more than one; None otherwise (the record then omits ``chunk_tokens``)."""
+        usage = self.chunk_usage
+        if not usage or any(u is None for u in usage):
+            return None
+        counts = [b - a for a, b in zip([0, *usage[:-1]], usage, strict=True)]  # type: ignore[operator]
+        if all(c == 1 for c in counts) or any(c < 0 for c in counts):
+            return None
+        return counts
+
+
+class SSEDecoder:
+    """Incremental SSE decoder: feed raw bytes, get complete events as ``(event name, data bytes)``.
+
+    Lines end with ``\\n`` or ``\\r\\n``; ``data:`` lines of one event are joined with ``\\n``; comments
+    (``:``) and unknown fields are ignored (WHATWG server-sent events, section 9.2.6).
+    """
+
+    __slots__ = ("_data", "_event", "_tail")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._data: list[bytes] = []
+        self._event = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        buf = self._tail + chunk if self._tail else chunk
+        lines = buf.split(b"\n")
+        self._tail = lines.pop()
+        out: list[tuple[bytes, bytes]] = []
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    out.append((self._event, b"\n".join(self._data)))
+                self._data = []
+                self._event = b""
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+            elif line.startswith(b"event:"):
+                self._event = line[6:].strip()
+        return out
+
+    def flush(self) -> list[tuple[bytes, bytes]]:
+        """Events left when the stream closed without a final blank line."""
+        out = self.feed(b"\n\n") if (self._tail or self._data) else []
+        return out
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def error_text(obj: Any) -> tuple[str, int | None]:
+    """Message and numeric code from an OpenAI-style error object (``{"error": {...}}`` or its inside)."""
+    err = obj.get("error", obj) if isinstance(obj, dict) else obj
+    if isinstance(err, dict):
+        message = err.get("message") or err.get("detail") or err.get("type") or json.dumps(err)
+        code = _int(err.get("code")) or _int(obj.get("code") if isinstance(obj, dict) else None)
+        return str(message), code
+    return str(err), None
+
+
+def output_of(obj: dict[str, Any], chat: bool) -> tuple[bool, str | None, str | None]:
+    """``(output-bearing, text, finish_reason)`` of one decoded event, from ``choices[0]``."""
+    choices = obj.get("choices")
+    if not choices or not isinstance(choices, list):
+        return False, None, None
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        return False, None, None
+    finish = choice.get("finish_reason")
+    if chat:
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return False, None, finish
+        text = delta.get("content")
+        bearing = bool(text) or bool(
+            delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls")
+        )
+        return bearing, text if isinstance(text, str) else None, finish
+    text = choice.get("text")
+    return bool(text), text if isinstance(text, str) else None, finish
+
+
+def is_output_event(name: bytes, data: bytes, chat: bool) -> bool:
+    """Whether one raw event carries output (used before the first output to arm the total timeout)."""
+    if data == b"[DONE]" or name == b"error":
+        return False
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and output_of(obj, chat)[0]
+
+
+def _texts(reads: Sequence[bytes]) -> list[str]:
+    """Each read as text; a UTF-8 character split over two reads belongs to the later one. Line ends are
+    normalised to ``\\n`` (``\\r\\n`` and lone ``\\r``, also when a ``\\r\\n`` is split over two reads)."""
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    pieces = [decode(r) for r in reads]
+    if pieces:
+        pieces[-1] += decode(b"", True)
+    if any("\r" in p for p in pieces):
+        for i, piece in enumerate(pieces):
+            if piece.endswith("\r") and i + 1 < len(pieces) and pieces[i + 1].startswith("\n"):
+                piece = piece[:-1]
+            pieces[i] = piece.replace("\r\n", "\n").replace("\r", "\n")
+    return pieces
+
+
+def parse_stream(stamps: Sequence[int], reads: Sequence[bytes], *, chat: bool) -> StreamResult:
+    """Decode the stamped reads of one response body (``stamps[i]`` is when ``reads[i]`` arrived).
+
+    An event is stamped with the read that delivered the second ``\\n`` of its terminating blank line; an
+    event left unterminated when the stream closed gets the last read's stamp.
+    """
+    events = _events(stamps, reads)
+    result = StreamResult()
+    for (name, data, stamp), obj in zip(events, _decode_all([data for _, data, _ in events]), strict=True):
+        _apply(result, name, data, obj, stamp, chat)
+    return result
+
+
+def _events(stamps: Sequence[int], reads: Sequence[bytes]) -> list[tuple[str, str, int]]:
+    """``(event name, data, stamp)`` of every event, in order."""
+    pieces = _texts(reads)
+    text = "".join(pieces)
+    ends = list(itertools.accumulate(len(p) for p in pieces))
+    blocks = text.split("\n\n")
+    tail = blocks.pop()  # after the last blank line: an unterminated event, or ""
+    events: list[tuple[str, str, int]] = []
+    pos = 0
+    i = 0
+    for block in blocks:
+        done_at = pos + len(block) + 1  # index of the blank line's "\n"
+        pos = done_at + 1
+        while ends[i] <= done_at:
+            i += 1
+        if block.startswith("data: ") and "\n" not in block:
+            events.append(("", block[6:], stamps[i]))  # the common case: one data line
+        elif block:
+            _block(events, block, stamps[i])
+    if tail.strip() and stamps:
+        _block(events, tail, stamps[-1])
+    return events
+
+
+def _block(events: list[tuple[str, str, int]], block: str, stamp: int) -> None:
+    """One event's lines (WHATWG server-sent events: ``data:`` lines joined by ``\\n``, comments skipped)."""
+    name, data = "", []
+    for line in block.split("\n"):
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+    if data:
+        events.append((name, "\n".join(data), stamp))
+
+
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner: (value, end)
+
+
+def _decode_all(datas: list[str]) -> list[Any]:
+    """Each event's JSON value, None when it is not valid JSON."""
+    return [_loads(d) if d.startswith("{") else None for d in datas]
+
+
+def _loads(data: str) -> Any:
+    """``json.loads`` without its per-call checks on the common path (a bare JSON object)."""
+    try:
+        value, end = _scan(data, 0)
+        if end == len(data):
+            return value
+    except (StopIteration, ValueError):
+        pass
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _apply(result: StreamResult, name: str, data: str, obj: Any, stamp: int, chat: bool) -> None:
+    result.events += 1
+    if data == "[DONE]":
+        result.done = True
+        return
+    if not isinstance(obj, dict):
+        if name == "error":
+            result.error_message = data
+        else:
+            result.bad_events += 1
+        return
+    if name == "error" or "error" in obj or obj.get("object") == "error":
+        result.error_message, result.error_code = error_text(obj)
+        return
+    if result.response_id is None and isinstance(obj.get("id"), str):
+        result.response_id = obj["id"]
+    bearing, text, finish = output_of(obj, chat)
+    usage = obj.get("usage")
+    completion = None
+    if isinstance(usage, dict):
+        completion = _int(usage.get("completion_tokens"))
+        result.completion_tokens = completion if completion is not None else result.completion_tokens
+        prompt = _int(usage.get("prompt_tokens"))
+        result.prompt_tokens = prompt if prompt is not None else result.prompt_tokens
+    if bearing:
+        result.stamps.append(stamp)
+        result.chunk_usage.append(completion)
+        if text:
+            result.text_parts.append(text)
+    if finish:
+        result.finish_reason = str(finish)
+
+
+def parse_json_body(body: bytes, *, chat: bool, stamp: int) -> StreamResult:
+    """A non-streamed JSON completion (a server that ignored ``stream: true``) as a one-chunk result."""
+    result = StreamResult()
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        result.bad_events = 1
+        return result
+    if not isinstance(obj, dict):
+        result.bad_events = 1
+        return result
+    if "error" in obj:
+        result.error_message, result.error_code = error_text(obj)
+        return result
+    result.response_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    choices = obj.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message") if chat else None
+    text = message.get("content") if isinstance(message, dict) else choice.get("text")
+    if isinstance(text, str) and text:
+        result.stamps.append(stamp)
+        result.chunk_usage.append(None)
+        result.text_parts.append(text)
+    result.finish_reason = choice.get("finish_reason")
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        result.completion_tokens = _int(usage.get("completion_tokens"))
+        result.prompt_tokens = _int(usage.get("prompt_tokens"))
+    result.done = True
+    return result
