@@ -36,7 +36,7 @@ from recorders.http_stream.load import Stage, arrival_rng, split_count
 from recorders.http_stream.progress import LiveStats, ProgressLine, format_line
 from recorders.http_stream.prompts import Prompt, PromptPicker, check_api, load_prompts
 from recorders.http_stream.record import RequestInfo, RunInfo, build_record
-from recorders.tracefile import Clock, TraceWriter, default_host, new_run_id
+from recorders.tracefile import Clock, TraceWriter, clock_anchor, default_host, new_run_id
 from traceanalyzer.errors import UsageError
 
 RECORDER = "http_stream"
@@ -101,21 +101,6 @@ class WorkerSpec:
     @property
     def label(self) -> str:
         return f"w{self.index}"
-
-
-def clock_anchor(tries: int = 9) -> tuple[int, int]:
-    """A (wall ns, monotonic ns) pair read as nearly at once as possible: the wall clock read between two
-    monotonic reads, keeping the tightest of ``tries`` brackets (a preemption between two reads on a busy
-    host would otherwise shift every epoch time of the run by its length)."""
-    best: tuple[int, int, int] | None = None
-    for _ in range(tries):
-        m1 = time.monotonic_ns()
-        wall = time.time_ns()
-        m2 = time.monotonic_ns()
-        if best is None or m2 - m1 < best[0]:
-            best = (m2 - m1, wall, (m1 + m2) // 2)
-    assert best is not None
-    return best[1], best[2]
 
 
 class Collector:

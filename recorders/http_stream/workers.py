@@ -21,10 +21,11 @@ from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from recorders.http_stream.collector import Collector, CollectorResult, WorkerSpec, clock_anchor, run_async
+from recorders.http_stream.collector import Collector, CollectorResult, WorkerSpec, run_async
 from recorders.http_stream.config import CollectorConfig
 from recorders.http_stream.progress import ProgressLine, format_line, merge
 from recorders.http_stream.prompts import load_prompts
+from recorders.tracefile import clock_anchor
 from traceanalyzer.errors import TraceAnalyzerError
 
 READY_TIMEOUT_S = 120.0

@@ -1,0 +1,160 @@
+"""Layer 3 basics (DESIGN section 4): error rates, per-class error statistics and variability.
+
+- Error rate = failed / all requests, overall; per window (``WindowSeries.error_rate``) and per class
+  (``ErrorClassStats.rate`` = class count / all requests). ``error_rate_steady`` = the same over requests sent
+  in steady-state windows.
+- Per error class: count, first seen and last seen (a failure's time is its ``t_end``, when the client saw
+  it), HTTP statuses, and the first failed request. Aggregated failures of importers (``failures`` records,
+  e.g. Locust's failures CSV) are added for hosts that have no per-request records, so nothing is counted
+  twice. Onset, load at onset and leading indicators are the causal stage's.
+- Variability: CV = population std / mean of E2E (RTV), TTFT and TPOT over successful requests; QPS
+  fluctuation from the capacity stage; GPU memory fluctuation = (max - min) / mean and CV of ``mem_used_mib``
+  per GPU over the samples in steady state (every sample when none is), the worst GPU.
+- Soak latency drift = E2E p95 of successful requests completed in the last quarter of the steady windows /
+  E2E p95 of those in the first quarter - 1 (needs four or more steady windows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from traceanalyzer.metrics.context import NS, StageContext
+from traceanalyzer.metrics.stats import cv, cv_of, quantile_or_none
+from traceanalyzer.model import Analysis, ErrorClassStats, StabilityResult, Variability
+
+
+def _status_counts(statuses: pd.Series) -> dict[str, int]:
+    keys = statuses.map(lambda s: "none" if pd.isna(s) else str(int(s)))
+    return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
+
+
+def error_classes(ctx: StageContext) -> dict[str, ErrorClassStats]:
+    """Count, first / last seen, rate, statuses and first failure of every error class (module docstring)."""
+    frame = ctx.requests
+    total = len(frame)
+    failed = frame[~frame["ok"]]
+    out: dict[str, ErrorClassStats] = {}
+    for cls, group in failed.groupby("error_class", observed=True):
+        first_row = int(group["row"].to_numpy()[int(np.argmin(group["end_s"].to_numpy()))])
+        out[str(cls)] = ErrorClassStats(
+            count=len(group),
+            first_seen_s=float(group["end_s"].min()),
+            last_seen_s=float(group["end_s"].max()),
+            rate=len(group) / total if total else None,
+            first_failure=ctx.request_ref(first_row),
+            statuses=_status_counts(group["status"]),
+        )
+    for cls, agg in aggregated_failures(ctx).items():
+        known = out.get(cls)
+        if known is None:
+            out[cls] = agg
+            continue
+        out[cls] = dataclasses.replace(
+            known,
+            count=known.count + agg.count,
+            first_seen_s=min(known.first_seen_s, agg.first_seen_s),
+            last_seen_s=max(known.last_seen_s, agg.last_seen_s),
+        )
+    return dict(sorted(out.items(), key=lambda item: (item[1].first_seen_s, item[0])))
+
+
+def aggregated_failures(ctx: StageContext) -> dict[str, ErrorClassStats]:
+    """Importers' aggregated failures, for hosts without per-request records, per class."""
+    table: pa.Table = ctx.capture.failures
+    if table.num_rows == 0:
+        return {}
+    frame = table.to_pandas()
+    hosts_with_requests = set(ctx.requests["host"].dropna().astype(str))
+    if "host" in frame:
+        frame = frame[~frame["host"].astype(str).isin(hosts_with_requests)]
+    if frame.empty:
+        return {}
+    t0 = ctx.t0_ns
+    frame["first_s"] = (pd.to_numeric(frame.get("t_first"), errors="coerce") - t0) / NS
+    frame["last_s"] = (pd.to_numeric(frame.get("t_last"), errors="coerce") - t0) / NS
+    frame["last_s"] = frame["last_s"].fillna(frame["first_s"])
+    frame["count"] = pd.to_numeric(frame.get("count"), errors="coerce").fillna(1).astype(int)
+    out = {}
+    for cls, group in frame.groupby("class"):
+        out[str(cls)] = ErrorClassStats(
+            count=int(group["count"].sum()),
+            first_seen_s=float(group["first_s"].min()),
+            last_seen_s=float(group["last_s"].max()),
+            statuses=_status_counts(group["status"]) if "status" in group else {},
+        )
+    if out:
+        ctx.note("errors", "aggregated failures from an importer are included in the per-class counts")
+    return out
+
+
+def gpu_memory_fluctuation(ctx: StageContext) -> tuple[float | None, float | None]:
+    """(fluctuation, CV) of GPU ``mem_used_mib`` in steady state, worst GPU (module docstring)."""
+    table: pa.Table = ctx.capture.gpu
+    if table.num_rows == 0 or "mem_used_mib" not in table.column_names:
+        return None, None
+    cols = [c for c in ("host", "gpu", "uuid") if c in table.column_names]
+    frame = table.select(["t", "mem_used_mib", *cols]).to_pandas()
+    frame = frame.dropna(subset=["t", "mem_used_mib"])
+    frame["t_s"] = (frame["t"].astype("int64") - ctx.t0_ns) / NS
+    in_steady = np.zeros(len(frame), dtype=bool)
+    for span in ctx.steady_spans:
+        in_steady |= (frame["t_s"] >= span.start_s).to_numpy() & (frame["t_s"] <= span.end_s).to_numpy()
+    if in_steady.any():
+        frame = frame[in_steady]
+    worst_fluct: float | None = None
+    worst_cv: float | None = None
+    keys = [frame[c].astype("string").fillna("") for c in cols] or [np.zeros(len(frame))]
+    for _, group in frame.groupby(keys, dropna=False):
+        used = group["mem_used_mib"].to_numpy(dtype=float)
+        mean = float(used.mean())
+        if mean <= 0:
+            continue
+        fluct = float((used.max() - used.min()) / mean)
+        worst_fluct = fluct if worst_fluct is None else max(worst_fluct, fluct)
+        value = cv(used)
+        if value is not None:
+            worst_cv = value if worst_cv is None else max(worst_cv, value)
+    return worst_fluct, worst_cv
+
+
+def latency_drift(ctx: StageContext) -> float | None:
+    """E2E p95 of the last quarter of steady windows / that of the first quarter - 1 (module docstring)."""
+    steady = np.flatnonzero(ctx.steady)
+    if steady.size < 4:
+        return None
+    quarter = max(1, steady.size // 4)
+    ok = ctx.ok
+    first = ok[ok["w_done"].isin(steady[:quarter])]["e2e_s"].to_numpy(dtype=float)
+    last = ok[ok["w_done"].isin(steady[-quarter:])]["e2e_s"].to_numpy(dtype=float)
+    early, late = quantile_or_none(first, 0.95), quantile_or_none(last, 0.95)
+    if early is None or late is None or early <= 0:
+        return None
+    return late / early - 1
+
+
+def stability_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
+    """Error rates, per-class error statistics and variability coefficients (module docstring)."""
+    frame = ctx.requests
+    total = len(frame)
+    failed = int((~frame["ok"]).sum())
+    steady_requests = frame[frame["w_send"].isin(np.flatnonzero(ctx.steady))]
+    fluctuation, mem_cv = gpu_memory_fluctuation(ctx)
+    variability = Variability(
+        e2e_cv=cv_of(analysis.latency.e2e_s),
+        ttft_cv=cv_of(analysis.latency.ttft_s),
+        tpot_cv=cv_of(analysis.latency.tpot_s),
+        qps_cv=analysis.capacity.qps.cv,
+        gpu_mem_fluctuation=fluctuation,
+        gpu_mem_cv=mem_cv,
+        latency_drift=latency_drift(ctx),
+    )
+    stability = StabilityResult(
+        error_rate=failed / total if total else None,
+        error_rate_steady=(float((~steady_requests["ok"]).mean()) if len(steady_requests) else None),
+        variability=variability,
+    )
+    return dataclasses.replace(analysis, stability=stability, errors=error_classes(ctx))
