@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from traceanalyzer.causal import causal_stage
+from traceanalyzer.consistency.stage import consistency_stage
 from traceanalyzer.diagnosis.stage import diagnosis_stage
 from traceanalyzer.errors import UsageError
 from traceanalyzer.metrics.breakdown import breakdown_stage
@@ -43,17 +44,6 @@ if TYPE_CHECKING:
     from traceanalyzer.loader import Capture
 
 
-def _pending(section: str, what: str) -> Stage:
-    """A stand-in for a stage that is not part of this build: it only records why the section is empty."""
-
-    def stage(ctx: StageContext, analysis: Analysis) -> Analysis:
-        ctx.note(section, f"not measured: {what} is not available in this build")
-        return analysis
-
-    stage.__name__ = f"{section}_pending"
-    return stage
-
-
 STAGES: list[Stage] = [
     latency_stage,  # layer 1: TTFT, TPOT, ITL, E2E, distributions, slowest requests
     requests_series_stage,  # per-window request series (QPS, TPS, errors, latency, in-flight)
@@ -63,7 +53,7 @@ STAGES: list[Stage] = [
     breakdown_stage,  # per model / scenario / host / stage
     causal_stage,  # onsets, error_sequence, first_strike, error_burst findings
     diagnosis_stage,  # resource findings (cpu_bound, gpu_saturated, memory_leak, queueing, ...)
-    _pending("consistency", "output consistency"),  # consistency, robustness
+    consistency_stage,  # output consistency of repeated prompts, robustness verdicts
     slo_stage,  # every SLO judged, last: it reads the results above
 ]
 

@@ -24,6 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from traceanalyzer.consistency.results import ConsistencyResult
+from traceanalyzer.consistency.robustness import RobustnessVerdict
+
 ANALYSIS_SCHEMA = "traceanalyzer/analysis@1"
 
 JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
@@ -90,6 +93,9 @@ class AnalysisOptions:
     all-MiniLM-L6-v2)."""
     similarity_threshold: float = 0.8
     """Cosine similarity at or above which two answers count as consistent (``share_above_threshold``)."""
+    embedding_cache_dir: str | None = None
+    """Directory of the embedding cache (by text hash), usually in the capture's cache directory; ``None``:
+    no cache."""
     clock_offsets_ns: Mapping[str, int] = field(default_factory=dict)
     """Per-host clock offsets the loader already applied (nanoseconds); recorded for the report only."""
     top_n: int = 10
@@ -539,47 +545,6 @@ class SloResult:
     note: str | None = None
 
 
-# -- consistency and robustness (filled by traceanalyzer.consistency) ------------------------------------
-@dataclass(frozen=True)
-class GroupConsistency:
-    prompt_id: str
-    answers: int
-    exact_match_rate: float | None
-    mean_cosine: float | None
-    min_cosine: float | None
-    key_info_accuracy: float | None = None
-
-
-@dataclass(frozen=True)
-class ConsistencyResult:
-    groups: int
-    """Prompt groups with two or more answers."""
-    answers: int
-    exact_match_rate: float | None
-    mean_cosine: float | None
-    min_cosine: float | None
-    share_above_threshold: float | None
-    threshold: float
-    embedding_model: str | None = None
-    drift_early_mean_cosine: float | None = None
-    drift_late_mean_cosine: float | None = None
-    cross_host_mean_cosine: float | None = None
-    key_info_accuracy: float | None = None
-    per_group: tuple[GroupConsistency, ...] = ()
-    details: Mapping[str, JSONValue] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RobustnessResult:
-    requests: int
-    graceful: int
-    """Answered, or refused cleanly (a 4xx with a message)."""
-    bad: int
-    """5xx, timeout, broken stream or empty answer."""
-    verdict: str
-    examples: tuple[RequestRef, ...] = ()
-
-
 # -- inventory -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FileRecord:
@@ -623,7 +588,9 @@ class Analysis:
     first_strike: FirstStrike | None = None
     findings: tuple[Finding, ...] = ()
     consistency: ConsistencyResult | None = None
-    robustness: Mapping[str, RobustnessResult] = field(default_factory=dict)
+    """Output consistency (``traceanalyzer.consistency``); ``None`` before that stage ran."""
+    robustness: Mapping[str, RobustnessVerdict] = field(default_factory=dict)
+    """A verdict per robustness scenario, by scenario name."""
     slo: tuple[SloResult, ...] = ()
     inventory: InventoryInfo = field(default_factory=InventoryInfo)
     notes: tuple[Note, ...] = ()

@@ -170,20 +170,8 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             }
             for f in analysis.findings
         ],
-        "consistency": None
-        if cons is None
-        else {
-            "groups": cons.groups,
-            "exact_match_rate": cons.exact_match_rate,
-            "mean_cosine": cons.mean_cosine,
-            "min_cosine": cons.min_cosine,
-            "share_above_threshold": cons.share_above_threshold,
-            "threshold": cons.threshold,
-        },
-        "robustness": {
-            scenario: {"requests": r.requests, "graceful": r.graceful, "bad": r.bad, "verdict": r.verdict}
-            for scenario, r in analysis.robustness.items()
-        },
+        "consistency": None if cons is None else cons.to_summary(),
+        "robustness": {scenario: r.to_summary() for scenario, r in analysis.robustness.items()},
         "slo": [
             {
                 "name": s.name,

@@ -94,6 +94,7 @@ def analyze(
 ) -> int:
     """Analyze a capture (directories or files) and print the summary."""
     from traceanalyzer.analysis import analyze as run_analysis
+    from traceanalyzer.consistency import default_cache_dir
     from traceanalyzer.console import render
     from traceanalyzer.loader import load_capture
     from traceanalyzer.slo import load_slo_file
@@ -109,6 +110,7 @@ def analyze(
         soak=soak,
         embedding_model=embedding_model,
         similarity_threshold=similarity_threshold,
+        embedding_cache_dir=None if no_cache else str(default_cache_dir(list(capture))),
         clock_offsets_ns=offsets,
         slo=load_slo_file(slo_file) if slo_file else SloThresholds(),
     )
