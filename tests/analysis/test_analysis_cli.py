@@ -11,7 +11,7 @@ from analysis_traces import MS, T0, S
 
 from recorders.tracefile import Clock, TraceWriter
 from traceanalyzer.cli import main
-from traceanalyzer.cli.analyze import parse_clock_offsets
+from traceanalyzer.cli.options import parse_clock_offsets
 from traceanalyzer.errors import UsageError
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "summary.schema.json").read_text(encoding="utf-8"))

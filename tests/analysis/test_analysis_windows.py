@@ -39,12 +39,21 @@ def test_peak_qps_ignores_a_short_last_window():
 
 
 def test_cluster_tps_counts_tokens_in_the_window_their_chunk_arrived():
-    # sent at 9.5 s: a chunk of 3 tokens at 9.7 s (window 0), one of 5 at 10.1 s (window 1); ends 10.11 s
+    # sent at 9.5 s: a chunk of 3 tokens at 9.7 s (window 0), one of 5 at 11.1 s (window 1); ends 11.11 s
+    rec = request("x", T0 + 9 * S + 500 * MS, [200_000, 1_600_000], output_tokens=8, chunk_tokens=[3, 5])
+    first = request("first", T0, [100_000])
+    ts = analyze(build_capture(requests=[first, rec])).timeseries
+    assert ts.length_s == pytest.approx((10.0, 1.11))
+    assert ts.tps == pytest.approx(((1 + 3) / 10.0, 5 / 1.11))
+
+
+def test_a_last_sliver_shorter_than_5_percent_of_a_window_joins_the_window_before():
+    # the run ends 10.11 s after the first send: 0.11 s is 1.1 % of a window, so one window of 10.11 s
     rec = request("x", T0 + 9 * S + 500 * MS, [200_000, 600_000], output_tokens=8, chunk_tokens=[3, 5])
     first = request("first", T0, [100_000])
     ts = analyze(build_capture(requests=[first, rec])).timeseries
-    assert ts.length_s == pytest.approx((10.0, 0.11))
-    assert ts.tps == pytest.approx(((1 + 3) / 10.0, 5 / 0.11))
+    assert ts.length_s == pytest.approx((10.11,))
+    assert ts.tps == pytest.approx(((1 + 3 + 5) / 10.11,))
 
 
 def test_cluster_tps_mean_is_tokens_over_duration():

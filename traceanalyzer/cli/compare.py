@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from traceanalyzer.cli.report import CaptureSettings, analysis_options, echo_written
+from traceanalyzer.cli.options import CaptureSettings, analysis_options
+from traceanalyzer.cli.report import echo_written
 from traceanalyzer.compare import Comparison, Tolerance
 
 

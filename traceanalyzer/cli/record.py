@@ -12,7 +12,8 @@ from traceanalyzer.cli.record_server import record_server
 @click.group(
     epilog="""\b
 Example, one soak test on three hosts:
-  traceanalyzer record http --url http://llm:8000/v1 --model m --concurrency 32 --duration 2h --out cap/requests.jsonl
+  traceanalyzer record http --url http://llm:8000/v1 --model m --concurrency 32 --duration 2h \\
+      --out cap/requests.jsonl
   traceanalyzer record gpu --host-metrics --interval 1 --out cap/gpu.jsonl
   traceanalyzer record server --url http://llm:8000/metrics --out cap/server.jsonl
 """

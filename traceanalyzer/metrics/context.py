@@ -82,12 +82,16 @@ class WindowGrid:
     def build(cls, t0_ns: int, duration_s: float, window_s: float) -> WindowGrid:
         """The grid of a run ``duration_s`` long: full windows and a last, possibly shorter, one.
 
-        A run shorter than one window is one window as long as the run (at least 1 ns, so rates exist).
+        A last piece shorter than 5 % of a window joins the window before it (so no rate is taken over a
+        sliver of time). A run shorter than one window is one window as long as the run (at least 1 ms, so
+        rates exist).
         """
         n = max(1, math.ceil(duration_s / window_s - 1e-9))
+        if n > 1 and duration_s - (n - 1) * window_s < 0.05 * window_s:
+            n -= 1
         start = np.arange(n, dtype=np.float64) * window_s
         length = np.full(n, window_s)
-        length[-1] = max(duration_s - start[-1], 1e-9)
+        length[-1] = max(duration_s - start[-1], 1e-3)
         return cls(t0_ns=t0_ns, window_s=window_s, duration_s=duration_s, start_s=start, length_s=length)
 
 
