@@ -30,7 +30,9 @@ ERROR_CLASSES: tuple[str, ...] = (
     ABORTED,
 )
 
-_OOM = re.compile(r"out of memory|\boom\b|outofmemory|cuda error: out of memory|kv cache (is )?(full|exhausted)", re.I)
+_OOM = re.compile(
+    r"out of memory|\boom\b|outofmemory|cuda error: out of memory|kv cache (is )?(full|exhausted)", re.I
+)
 _CONTEXT = re.compile(
     r"context length|context window|maximum context|too many tokens|prompt is too long|input is too long"
     r"|input too long|exceeds the (model'?s )?max|max_model_len|tokens exceed",

@@ -28,14 +28,27 @@ def _run(args: list[str]) -> int:
 
 def main() -> int:
     if not CAPTURE.is_dir():
-        print(f"error: the sample capture {CAPTURE} is missing; re-record it with sample_traces/record.sh", file=sys.stderr)
+        print(
+            f"error: the sample capture {CAPTURE} is missing; re-record it with sample_traces/record.sh",
+            file=sys.stderr,
+        )
         return 2
     OUT.mkdir(exist_ok=True)
     rel = CAPTURE.relative_to(ROOT)
     html, pdf, summary = OUT / "report.html", OUT / "report.pdf", OUT / "summary.json"
     rc = _run(["analyze", str(rel)])
-    rc = rc or _run(["report", str(rel), "-o", str(html.relative_to(ROOT)), "-o", str(pdf.relative_to(ROOT)),
-                     "--json", str(summary.relative_to(ROOT))])
+    rc = rc or _run(
+        [
+            "report",
+            str(rel),
+            "-o",
+            str(html.relative_to(ROOT)),
+            "-o",
+            str(pdf.relative_to(ROOT)),
+            "--json",
+            str(summary.relative_to(ROOT)),
+        ]
+    )
     if rc == 0:
         print("\nThe demo report of the ramp-oom sample capture:")
         for path in (html, pdf, summary):
