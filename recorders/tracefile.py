@@ -34,7 +34,8 @@ SCHEMA_VERSION = 1
 REDACTED = "<redacted>"
 # A key is secret when one of its words is one of these (``max_tokens`` or ``author`` are not).
 _SECRET_WORDS = frozenset(
-    ["apikey", "token", "secret", "password", "passwd", "pwd", "authorization", "auth", "cookie", "credential", "credentials", "bearer"]
+    {"apikey", "token", "secret", "password", "passwd", "pwd", "authorization", "auth", "cookie", "bearer"}
+    | {"credential", "credentials"}
 )
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]+@")
@@ -46,7 +47,10 @@ def _is_secret_key(key: str) -> bool:
     words = [w.lower() for w in _KEY_WORDS.findall(key)]
     if any(w in _SECRET_WORDS for w in words):
         return True
-    return any(w == "key" and i > 0 and words[i - 1] in ("api", "access", "secret", "private") for i, w in enumerate(words))
+    return any(
+        w == "key" and i > 0 and words[i - 1] in ("api", "access", "secret", "private")
+        for i, w in enumerate(words)
+    )
 
 
 def tool_version() -> str:
@@ -149,6 +153,12 @@ def _dumps(record: Mapping[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
 class _GzipLineFile:
     """gzip output where every record ends with a sync flush (readable up to the last completed record)."""
 
@@ -238,6 +248,9 @@ class TraceWriter:
             self._fh = _GzipLineFile(path)
         else:
             self._fh = open(path, "ab")  # noqa: SIM115 - closed in close() / on rotation
+            if self._fh.tell() > 0 and not _ends_with_newline(path):
+                # Appending after a writer that was killed mid-line: keep our meta line whole.
+                self._fh.write(b"\n")
         self.paths.append(path)
         self._bytes = 0
         self._opened_mono = self.clock.mono_ns()
@@ -284,7 +297,7 @@ class TraceWriter:
         return self.clock.now_ns()
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Write one record (must have ``type``); ``v`` is set to the schema version. Flushed before returning."""
+        """Write one record (must have ``type``; ``v`` is set to the schema version). Flushed on return."""
         if "type" not in record:
             raise ValueError("a trace record needs a 'type'")
         rec = {"type": record["type"], "v": SCHEMA_VERSION}

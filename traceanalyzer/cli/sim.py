@@ -89,7 +89,13 @@ def serve(
     run(resolved, host=host, port=port, seed=seed, truth_path=truth, event_loop=event_loop, on_ready=ready)
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Example:
+  traceanalyzer sim scenarios
+  traceanalyzer sim serve --scenario queue-timeout --show
+"""
+)
 def scenarios() -> None:
     """List the bundled scenarios, one line each."""
     from recorders.simserver.scenario import bundled_scenarios

@@ -1,0 +1,108 @@
+"""The bundled sample captures: each loads cleanly and tells its story; one is re-recorded end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from traceanalyzer.analysis import analyze
+from traceanalyzer.loader import load_capture
+from traceanalyzer.model import AnalysisOptions
+from traceanalyzer.summary import summary
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "sample_traces"
+CAPTURES = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and not p.name.startswith("."))
+BIN = Path(sys.executable).parent
+
+
+def test_every_sample_named_in_the_issue_is_bundled() -> None:
+    expected = {
+        "steady-soak",
+        "ramp-oom",
+        "queue-timeout",
+        "cpu-bound",
+        "leak",
+        "regression-baseline",
+        "regression-candidate",
+        "locust-run",
+    }
+    assert expected <= set(CAPTURES)
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_sample_loads_with_nothing_skipped(name: str) -> None:
+    capture = load_capture([SAMPLES / name], cache=False)
+    inv = capture.inventory
+    assert inv.skipped_lines == 0, inv.warnings
+    assert all(f.skipped == 0 for f in inv.files)
+    assert inv.unknown_types == {}
+    assert inv.duplicate_request_ids == 0
+    assert capture.requests.num_rows > 0
+    # every capture carries resource traces next to the client's requests
+    assert capture.gpu.num_rows > 0 and capture.host.num_rows > 0 and capture.server.num_rows > 0
+
+
+def _summary(name: str) -> dict:
+    return summary(analyze(load_capture([SAMPLES / name], cache=False), AnalysisOptions()))
+
+
+def test_ramp_oom_sample_names_oom_as_first_strike_before_the_5xx_cascade() -> None:
+    s = _summary("ramp-oom")
+    assert s["first_strike"] == "oom"
+    assert s["error_sequence"][0] == "oom"
+    assert "server_5xx" in s["error_sequence"]
+
+
+def test_queue_timeout_sample_times_out_without_oom() -> None:
+    s = _summary("queue-timeout")
+    assert s["first_strike"] == "timeout"
+    assert "oom" not in s["errors"]
+
+
+def test_leak_sample_finds_the_gpu_memory_leak() -> None:
+    s = _summary("leak")
+    leaks = [f for f in s["findings"] if f["rule"] == "memory_leak" and "GPU" in f["message"]]
+    assert leaks and leaks[0]["severity"] in ("warning", "critical")
+
+
+def test_cpu_bound_sample_is_diagnosed_cpu_bound() -> None:
+    s = _summary("cpu-bound")
+    assert any(f["rule"] == "cpu_bound" for f in s["findings"])
+
+
+@pytest.mark.slow
+def test_record_script_rerecords_a_short_steady_capture(tmp_path: Path) -> None:
+    """The same commands as sample_traces/record.sh, cut to 15 s, then analyzed."""
+    env = dict(os.environ, OUT=str(tmp_path), DURATION="15", TA=str(BIN / "traceanalyzer"))
+    proc = subprocess.run(
+        ["bash", str(SAMPLES / "record.sh"), "steady-soak"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "steady-soak"
+    assert sorted(p.name for p in out.iterdir()) == ["gpu.jsonl.gz", "requests.jsonl.gz", "server.jsonl.gz"]
+    summary_path = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [str(BIN / "traceanalyzer"), "analyze", str(out), "--json", str(summary_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(summary_path.read_text())
+    assert s["requests"]["total"] >= 30
+    assert s["requests"]["failed"] == 0
+    assert s["first_strike"] is None
+    assert s["ttft"]["p95"] < 1.0
+    assert s["consistency"]["exact_match_rate"] == 1.0
+    assert s["resources"]["gpu_util_mean"] is not None
