@@ -192,6 +192,19 @@ SERVER = RecordType(
 LOAD = RecordType(
     "load", "load", _fields("host: string", "t: int!", "users rps fail_per_s: float", "source: string")
 )
+LOAD_ENDPOINT = RecordType(
+    "load_endpoint",
+    "load_endpoint",
+    _fields(
+        "host: string",
+        "t: int!",
+        "method name: string",
+        "pseudo: bool",
+        "rps fail_per_s: float",
+        "requests_total failures_total: int",
+        "source: string",
+    ),
+)
 EVENT = RecordType("event", "event", _fields("host run: string", "t: int!", "name: string!", "detail: json"))
 FAILURES = RecordType(
     "failures",
@@ -230,7 +243,7 @@ META = RecordType(
 
 #: Every known record type by its ``type`` value, in Capture attribute order.
 RECORD_TYPES: dict[str, RecordType] = {
-    rt.name: rt for rt in (REQUEST, GPU, HOST, SERVER, LOAD, EVENT, FAILURES, TOTALS, META)
+    rt.name: rt for rt in (REQUEST, GPU, HOST, SERVER, LOAD, LOAD_ENDPOINT, EVENT, FAILURES, TOTALS, META)
 }
 
 #: The Capture table of each record type, by table name.

@@ -71,6 +71,7 @@ class Capture:
     host: pa.Table = field(default_factory=_empty("host"))
     server: pa.Table = field(default_factory=_empty("server"))
     load: pa.Table = field(default_factory=_empty("load"))
+    load_endpoint: pa.Table = field(default_factory=_empty("load_endpoint"))
     event: pa.Table = field(default_factory=_empty("event"))
     failures: pa.Table = field(default_factory=_empty("failures"))
     totals: pa.Table = field(default_factory=_empty("totals"))
