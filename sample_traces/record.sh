@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Re-record the bundled sample captures with the real recorders against the simulated server.
 #
-#   sample_traces/record.sh [NAME...]      (default: every capture; run from the repository root)
+#   sample_traces/record.sh [NAME...]      (default: every capture)
+#
+# Environment: OUT (default sample_traces), SEED (default 1), TA (the traceanalyzer command, default
+# .venv/bin/traceanalyzer), DURATION (seconds; overrides every capture's length, for quick checks).
 #
 # Each capture gets: requests (the HTTP collector), gpu + host (the sampler, dcgm backend against the
 # simulator's exporter endpoint), server (the Prometheus scraper against the simulator's vLLM /metrics).
@@ -16,7 +19,7 @@ free_port() { "${TA%traceanalyzer}python" -c 'import socket; s=socket.socket(); 
 
 # record NAME SCENARIO DURATION_S "SIM_ARGS" -- COLLECTOR_ARGS...
 record() {
-  local name=$1 scenario=$2 duration=$3 sim_args=$4; shift 5
+  local name=$1 scenario=$2 duration=${DURATION:-$3} sim_args=$4; shift 5
   local dir="$OUT/$name" port
   port=$(free_port)
   rm -rf "$dir"; mkdir -p "$dir"
@@ -46,11 +49,11 @@ record() {
 ARGS=("$@")
 sel() { [ ${#ARGS[@]} -eq 0 ] && return 0; local a; for a in "${ARGS[@]}"; do [ "$a" = "$1" ] && return 0; done; return 1; }
 
-sel steady-soak && record steady-soak steady 180 "" -- --concurrency 8 --prompts builtin:consistency --max-tokens 96 --warmup 10s
+sel steady-soak && record steady-soak steady 180 "" -- --concurrency 8 --prompts sample_traces/prompts/steady-soak.jsonl --max-tokens 40 --warmup 10s
 sel ramp-oom && record ramp-oom ramp-oom 150 "--set engine.kv_cache_tokens=3000 --set faults.error_delay_ms=500" -- --stages "30s@4,30s@8,30s@16,30s@24,30s@32" --max-tokens 128 --ttft-timeout 10 --timeout 60
 sel queue-timeout && record queue-timeout queue-timeout 120 "" -- --stages "30s@4,30s@8,30s@12,30s@16" --max-tokens 96 --ttft-timeout 5 --timeout 60
 sel cpu-bound && record cpu-bound cpu-bound 120 "" -- --stages "30s@4,30s@8,30s@16,30s@24" --max-tokens 96 --timeout 60
-sel leak && record leak leak 150 "" -- --concurrency 8 --max-tokens 96 --timeout 60
+sel leak && record leak leak 140 "--set faults.error_delay_ms=500" -- --concurrency 8 --max-tokens 96 --timeout 60
 sel regression-baseline && record regression-baseline steady 120 "" -- --concurrency 8 --max-tokens 96 --prompts builtin:mixed
 sel regression-candidate && record regression-candidate regression 120 "" -- --concurrency 8 --max-tokens 96 --prompts builtin:mixed
 if sel locust-run; then bash sample_traces/record_locust.sh; fi
