@@ -49,7 +49,7 @@ record() {
 ARGS=("$@")
 sel() { [ ${#ARGS[@]} -eq 0 ] && return 0; local a; for a in "${ARGS[@]}"; do [ "$a" = "$1" ] && return 0; done; return 1; }
 
-sel steady-soak && record steady-soak steady 180 "" -- --concurrency 8 --prompts sample_traces/prompts/steady-soak.jsonl --max-tokens 40 --warmup 10s
+sel steady-soak && record steady-soak steady 180 "" -- --concurrency 8 --prompts docs/examples/steady-soak-prompts.jsonl --max-tokens 40 --warmup 10s
 sel ramp-oom && record ramp-oom ramp-oom 150 "--set engine.kv_cache_tokens=3000 --set faults.error_delay_ms=500" -- --stages "30s@4,30s@8,30s@16,30s@24,30s@32" --max-tokens 128 --ttft-timeout 10 --timeout 60
 sel queue-timeout && record queue-timeout queue-timeout 120 "" -- --stages "30s@4,30s@8,30s@12,30s@16" --max-tokens 96 --ttft-timeout 5 --timeout 60
 sel cpu-bound && record cpu-bound cpu-bound 120 "" -- --stages "30s@4,30s@8,30s@16,30s@24" --max-tokens 96 --timeout 60

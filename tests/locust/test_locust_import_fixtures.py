@@ -82,10 +82,7 @@ def test_records_fit_the_loader_schema(imported: tuple[Path, Any]) -> None:
     seen: set[str] = set()
     for path in out.glob("*.jsonl"):
         for record in read_jsonl(path):
-            spec = RECORD_TYPES.get(record["type"])
-            if spec is None:
-                assert record["type"] == "load_endpoint"
-                continue
+            spec = RECORD_TYPES[record["type"]]
             seen.add(record["type"])
             for field in spec.fields:
                 value = record.get(field.name)
@@ -96,7 +93,7 @@ def test_records_fit_the_loader_schema(imported: tuple[Path, Any]) -> None:
                         record["type"],
                         field.name,
                     )
-    assert seen == {"meta", "load", "event", "failures", "totals", "request"}
+    assert seen == {"meta", "load", "load_endpoint", "event", "failures", "totals", "request"}
 
 
 def test_totals_leave_pseudo_types_out(imported: tuple[Path, Any]) -> None:
@@ -367,6 +364,7 @@ def test_the_loader_reads_the_import(imported: tuple[Path, Any]) -> None:
     assert capture.totals.num_rows == written["totals"]
     assert capture.event.num_rows == written["event"]
     assert capture.inventory.skipped_lines == 0
-    assert capture.inventory.unknown_types == {"load_endpoint": written["load_endpoint"]}
+    assert capture.load_endpoint.num_rows == written["load_endpoint"]
+    assert capture.inventory.unknown_types == {}
     classes = capture.failures.column("class").to_pylist()
     assert sorted(classes) == sorted(["rate_limited", "server_5xx", "timeout", "connection", "oom"])

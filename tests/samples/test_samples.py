@@ -17,7 +17,7 @@ from traceanalyzer.summary import summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_traces"
-CAPTURES = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and not p.name.startswith("."))
+CAPTURES = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and any(p.rglob("*.jsonl.gz")))
 BIN = Path(sys.executable).parent
 
 
@@ -104,5 +104,9 @@ def test_record_script_rerecords_a_short_steady_capture(tmp_path: Path) -> None:
     assert s["requests"]["failed"] == 0
     assert s["first_strike"] is None
     assert s["ttft"]["p95"] < 1.0
-    assert s["consistency"]["exact_match_rate"] == 1.0
+    # the prompt file has groups answered identically, paraphrased and divergently, and expected facts
+    cons = s["consistency"]
+    assert cons["groups"] >= 5
+    assert 0.3 < cons["exact_match_rate"] < 1.0
+    assert cons["key_info_accuracy"] == 1.0
     assert s["resources"]["gpu_util_mean"] is not None
