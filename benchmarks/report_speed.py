@@ -108,7 +108,7 @@ def main() -> None:
     res = json.loads(proc.stdout.strip().splitlines()[-1])
 
     rows = [
-        ("load (parse or Parquet cache)", res["load_s"], ""),
+        ("load (parse or cache)", res["load_s"], ""),
         ("analyze", res["analyze_s"], ""),
         ("render HTML (charts + template)", res["html_s"], f"{res['html_bytes'] / 1e6:.2f} MB"),
         ("render PDF (WeasyPrint on the HTML)", res["pdf_s"], f"{res['pdf_bytes'] / 1e6:.2f} MB"),
