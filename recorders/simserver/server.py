@@ -308,8 +308,10 @@ class SimServer:
                 endings.append((live, "ok", None))
             out.setdefault(live, []).append(data)
             texts.setdefault(live, []).append(t_sched)
+        ended = {live for live, _, _ in endings}
         for live, parts in out.items():
-            if not await self._write(live, parts[0] if len(parts) == 1 else b"".join(parts)):
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if not await self._write(live, data, last=live in ended):
                 if live.seq is not None:
                     self.engine.abort(live.seq)
                 self._finish(live, "client_disconnected")
@@ -323,8 +325,12 @@ class SimServer:
         if generated:
             self.telemetry.generation_tokens.inc(generated)
 
-    async def _write(self, live: _Live, data: bytes) -> bool:
-        """Send ``data`` on ``live``'s stream without waiting on its client; False if the client is gone."""
+    async def _write(self, live: _Live, data: bytes, *, last: bool = False) -> bool:
+        """Send ``data`` on ``live``'s stream without waiting on its client; False if the client is gone.
+
+        ``last``: ``data`` ends the stream, so the end of the chunked body goes out in the same write (the
+        client sees the stream close with its ``[DONE]``, not when the handler is next scheduled).
+        """
         if live.backlog is not None:
             live.backlog.append(data)
             return True
@@ -337,7 +343,10 @@ class SimServer:
             live.drainer = asyncio.create_task(self._drain(live))
             return True
         try:
-            await live.resp.write(data)
+            if last:
+                await live.resp.write_eof(data)
+            else:
+                await live.resp.write(data)
         except (ConnectionError, RuntimeError):
             return False
         return True

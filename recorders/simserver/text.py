@@ -20,6 +20,7 @@ ends after ``n`` sentences, ``n`` drawn from (seed, prompt) in the scenario's ra
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -123,6 +124,17 @@ class TextModel:
         The answer stops at its natural end (unless ``ignore_eos``, or fewer than ``min_tokens`` tokens were
         produced) or at ``max_tokens``, whichever comes first.
         """
+        markers = parse_markers(prompt)
+        varies = markers.paraphrase or markers.diverge
+        tokens, finish = self._answer(prompt, k if varies else 0, max_tokens, ignore_eos, min_tokens)
+        return list(tokens), finish
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one TextModel per server; bounded
+    def _answer(
+        self, prompt: str, k: int, max_tokens: int, ignore_eos: bool, min_tokens: int
+    ) -> tuple[tuple[str, ...], str]:
+        """``answer_tokens`` computed once per distinct answer (the same prompt gets the same answer unless
+        its markers vary it by ``k``): a busy server asked the same prompts again and again answers fast."""
         natural = self.natural_sentences(prompt)
         tokens: list[str] = []
         for n, sentence in enumerate(self.sentences(prompt, k), start=1):
@@ -131,7 +143,7 @@ class TextModel:
                 words[0] = " " + words[0].lstrip()
             tokens.extend(words)
             if len(tokens) >= max_tokens:
-                return tokens[:max_tokens], "length"
+                return tuple(tokens[:max_tokens]), "length"
             if n >= natural and not ignore_eos and len(tokens) >= min_tokens:
-                return tokens, "stop"
+                return tuple(tokens), "stop"
         raise AssertionError("unreachable: the sentence stream is endless")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST, MisbehavingServer, read_trace, requests_of, truth_by_id, write_prompts
+from collector_kit import FAST, MisbehavingServer, read_trace, requests_of, truth_by_id, write_prompts
 
 from recorders.simserver.testing import run_simserver
 

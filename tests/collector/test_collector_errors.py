@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST, MisbehavingServer, collect, requests_of, truth_by_id, write_prompts
+from collector_kit import FAST, MisbehavingServer, collect, requests_of, truth_by_id, write_prompts
 
 from recorders.simserver.testing import run_simserver
 

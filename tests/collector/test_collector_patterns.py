@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import collect, read_trace, requests_of
+from collector_kit import collect, read_trace, requests_of
 
 from recorders.simserver.testing import SimServerHandle
 

@@ -7,7 +7,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import collect
+from collector_kit import collect
 from rich.console import Console
 
 from recorders.http_stream.progress import LiveStats, ProgressLine, format_line, merge, percentile

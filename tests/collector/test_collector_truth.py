@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import collect, requests_of, truth_by_id, write_prompts
+from collector_kit import collect, requests_of, truth_by_id, write_prompts
 
 from recorders.simserver.testing import SimServerHandle
 

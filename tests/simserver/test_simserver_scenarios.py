@@ -10,6 +10,7 @@ import itertools
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,6 +133,7 @@ def test_mixed_4xx_gives_context_length_bad_params_and_429() -> None:
     overrides = {"faults.context_length_fraction": 0.15, "faults.bad_request_fraction": 0.15}
     with run_simserver("mixed-4xx", overrides=overrides) as sim:
         outcomes = load(sim.base_url, sim.model, [(4.0, 12)], max_tokens=40)
+        time.sleep(1.5)  # let the rate limiter's bucket refill: the next request must meet the length check
         too_long = load(sim.base_url, sim.model, [(0.5, 1)], max_tokens=1000, prompt="x" * 400)
     messages = [o.error["message"] for o in outcomes if o.error]
     codes = {o.code for o in outcomes}
