@@ -131,7 +131,8 @@ def _health_ok(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a recorder or server run as a subprocess: SIGTERM (a clean stop), SIGKILL after ``timeout``."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -172,7 +173,7 @@ def run_simserver(
             port = _wait_ready(process, out_path, err_path, start_timeout)
             yield SimServerHandle(port, resolved.model.name, truth, process, err_path)
         finally:
-            _stop(process, stop_timeout)
+            stop_process(process, stop_timeout)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], out_path: Path, err_path: Path, timeout: float) -> int:

@@ -11,7 +11,6 @@ compressed where needed. Recordings are made once per module, on first use, and 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from recorders.simserver.testing import run_simserver
+from recorders.simserver.testing import run_simserver, stop_process
 from traceanalyzer.analysis import analyze
 from traceanalyzer.loader import load_capture
 from traceanalyzer.model import Analysis, AnalysisOptions, Finding
@@ -58,16 +57,6 @@ def _sampler(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*CLI, "record", *args], stdout=subprocess.DEVNULL, stderr=err)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def record(scenario: str, out: Path) -> Path:
     """Record ``scenario`` into ``out``: requests, GPU (dcgm) and server traces. Returns ``out``."""
     plan = PLANS[scenario]
@@ -95,7 +84,7 @@ def record(scenario: str, out: Path) -> Path:
             )  # fmt: skip
         finally:
             for process in samplers:
-                _stop(process)
+                stop_process(process)
         assert collector.returncode == 0, collector.stderr.decode(errors="replace") + sim.log()[-2000:]
     return out
 

@@ -4,7 +4,6 @@ and the engine-metrics scraper, then reported as HTML and PDF through the CLI.""
 from __future__ import annotations
 
 import io
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from recorders.simserver.testing import run_simserver
+from recorders.simserver.testing import run_simserver, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CLI = [sys.executable, "-m", "traceanalyzer"]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def record_ramp_oom(out: Path) -> Path:
@@ -97,7 +86,7 @@ def record_ramp_oom(out: Path) -> Path:
             )
         finally:
             for process in samplers:
-                _stop(process)
+                stop_process(process)
     assert collector.returncode == 0, collector.stderr.decode(errors="replace")
     return out
 
