@@ -345,7 +345,7 @@ class LLMUser(HttpUser):
         cls = type(self)
         mono = time.monotonic_ns
         read1 = response.raw.read1
-        stamps, reads = ex.stamps, ex.reads
+        arrivals, reads = ex.arrivals, ex.reads
         decoder: SSEDecoder | None = SSEDecoder() if cls.ttft_timeout_s is not None else None
         chat = cls.api == "chat"
         while True:
@@ -354,7 +354,7 @@ class LLMUser(HttpUser):
             if not data:
                 ex.t_end = now
                 return timer
-            stamps.append(now)
+            arrivals.add(now, arrivals.received + len(data))
             reads.append(data)
             if decoder is not None and any(is_output_event(n, d, chat) for n, d in decoder.feed(data)):
                 ex.t_first_seen = now

@@ -5,11 +5,13 @@ Timing (all on one monotonic clock, nanoseconds):
 - ``t_send``: taken in aiohttp's ``on_request_chunk_sent`` trace hook, which runs right before the request's
   headers and body go to the socket in one write; when nothing was written (connection refused) it is the
   time the attempt started.
-- ``t_headers``: the response's status line and headers are parsed.
-- every body read: ``resp.content.readany()`` returns whatever bytes the socket delivered; the stamp is taken
-  right after, before any parsing. SSE is decoded after the stream ends (:mod:`.sse`), except that before the
-  first output the few events are checked as they come, to switch from the TTFT timeout to the total one.
-- ``t_end``: the stream closed, or the failure was seen.
+- ``t_headers`` and the body: the connection protocol stamps each socket read before aiohttp parses it and
+  logs how much of the body had arrived with it (:mod:`.arrivals`); the request's task sleeps until the body
+  ends. ``t_headers`` is the read that completed the headers. SSE is decoded after the stream ends
+  (:mod:`.sse`), except that before the first output (with a TTFT timeout) the few events are checked as they
+  come, to switch from the TTFT timeout to the total one. Where a connection does not stamp (see
+  :func:`.arrivals.stamping_connector`), reads are stamped as ``readany()`` returns them.
+- ``t_end``: the read that ended the stream, or when the failure was seen.
 
 Failures are kept as facts (what went wrong, when, the HTTP status and message); the error class is decided
 when the record is built (:mod:`.record`), once in-stream error events are known too.
@@ -29,6 +31,12 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from recorders.http_stream.arrivals import (
+    ArrivalLog,
+    StampingResponseHandler,
+    stamping_connector,
+    stamping_protocol,
+)
 from recorders.http_stream.prompts import Prompt
 from recorders.http_stream.sse import SSEDecoder, error_text, is_output_event
 from traceanalyzer.errors import SourceUnreachableError
@@ -52,14 +60,15 @@ class Failure:
 
 
 class Exchange:
-    """Raw observations of one request: monotonic stamps, status, raw body reads (filled by the client)."""
+    """Raw observations of one request (filled by the client): monotonic stamps, status, the body as it was
+    read (``reads``, in pieces of any size) and when its bytes arrived (``arrivals``)."""
 
     __slots__ = (
+        "arrivals",
         "content_type",
         "failure",
         "reads",
         "request_id_header",
-        "stamps",
         "status",
         "t_end",
         "t_first_seen",
@@ -77,8 +86,8 @@ class Exchange:
         self.status: int | None = None
         self.request_id_header: str | None = None
         self.content_type = ""
-        self.stamps: list[int] = []
         self.reads: list[bytes] = []
+        self.arrivals = ArrivalLog()
         self.failure: Failure | None = None
 
     def fail(self, kind: str, message: str, now: int) -> None:
@@ -126,7 +135,7 @@ async def _on_chunk_sent(session: Any, ctx: SimpleNamespace, params: Any) -> Non
 def _session(headers: Mapping[str, str], connect_timeout_s: float | None) -> aiohttp.ClientSession:
     trace = aiohttp.TraceConfig()
     trace.on_request_chunk_sent.append(_on_chunk_sent)
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=False)
+    connector = stamping_connector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=False)
     return aiohttp.ClientSession(
         connector=connector,
         headers=dict(headers),
@@ -224,13 +233,17 @@ class StreamClient:
                     self.url, data=body, trace_request_ctx=ex, allow_redirects=False
                 ) as resp:
                     ex.t_headers = mono()
+                    proto = stamping_protocol(resp)
+                    if proto is not None:  # the read that completed the headers
+                        ex.t_headers = min(ex.t_headers, proto.last_read_ns)
                     ex.status = resp.status
                     ex.request_id_header = resp.headers.get("x-request-id")
                     ex.content_type = resp.headers.get("Content-Type", "")
                     if resp.status >= 300:
                         await self._read_error(resp, ex)
                         return
-                    await self._read_stream(resp.content, ex, deadline, total_deadline)
+                    sink = _BodySink(ex, self.chat, self.ttft_timeout_s is not None, deadline, total_deadline)
+                    await _read_body(resp.content, proto, sink)
         except TimeoutError as exc:  # ours, or aiohttp's connect timeout (also a ClientError)
             message = _describe(exc) if isinstance(exc, aiohttp.ClientError) else self._timeout_message(ex)
             ex.fail(FAIL_TIMEOUT, message, mono())
@@ -246,33 +259,6 @@ class StreamClient:
             if ex.t_end is None:
                 ex.t_end = mono()
 
-    async def _read_stream(
-        self,
-        content: aiohttp.StreamReader,
-        ex: Exchange,
-        deadline: asyncio.Timeout,
-        total_deadline: float | None,
-    ) -> None:
-        mono = time.monotonic_ns
-        stamps, reads = ex.stamps, ex.reads
-        readany = content.readany
-        # Until the first output chunk (only with a TTFT timeout), look at each event to know when to switch
-        # to the total deadline; after it, the hot path only stamps and keeps the bytes.
-        decoder = SSEDecoder() if self.ttft_timeout_s is not None else None
-        chat = self.chat
-        while True:
-            data = await readany()
-            now = mono()
-            if not data:
-                ex.t_end = now
-                return
-            stamps.append(now)
-            reads.append(data)
-            if decoder is not None and any(is_output_event(n, d, chat) for n, d in decoder.feed(data)):
-                ex.t_first_seen = now
-                deadline.reschedule(total_deadline)
-                decoder = None
-
     async def _read_error(self, resp: aiohttp.ClientResponse, ex: Exchange) -> None:
         body = bytearray()
         while len(body) < ERROR_BODY_LIMIT:
@@ -282,6 +268,64 @@ class StreamClient:
             body += data
         ex.t_end = time.monotonic_ns()
         ex.fail(FAIL_HTTP, http_error_message(bytes(body), resp.reason), ex.t_end)
+
+
+class _BodySink:
+    """Keeps a streamed body and its arrival log in the exchange. Until the first output event (only with a
+    TTFT timeout) it asks for every read and decodes its events, to switch from the TTFT deadline to the
+    total one; after that it takes the body in whatever pieces come."""
+
+    __slots__ = ("arrivals", "chat", "deadline", "decoder", "eager", "ex", "total_deadline")
+
+    def __init__(
+        self,
+        ex: Exchange,
+        chat: bool,
+        watch_first: bool,
+        deadline: asyncio.Timeout,
+        total_deadline: float | None,
+    ) -> None:
+        self.ex = ex
+        self.arrivals = ex.arrivals
+        self.chat = chat
+        self.decoder = SSEDecoder() if watch_first else None
+        self.eager = watch_first
+        self.deadline = deadline
+        self.total_deadline = total_deadline
+
+    def take(self, data: bytes) -> None:
+        self.ex.reads.append(data)
+        decoder = self.decoder
+        if decoder is not None and any(is_output_event(n, d, self.chat) for n, d in decoder.feed(data)):
+            self.ex.t_first_seen = self.arrivals.ns[-1]
+            self.deadline.reschedule(self.total_deadline)
+            self.decoder = None
+            self.eager = False
+
+    def eof(self, now: int) -> None:
+        self.ex.t_end = now
+
+
+async def _read_body(
+    content: aiohttp.StreamReader, proto: StampingResponseHandler | None, sink: _BodySink
+) -> None:
+    """Read a response body into ``sink`` until it ends (a broken body raises aiohttp's error)."""
+    if proto is None:
+        mono, readany, log = time.monotonic_ns, content.readany, sink.arrivals
+        while data := await readany():
+            log.add(mono(), log.received + len(data))
+            sink.take(data)
+        sink.eof(mono())
+        return
+    proto.follow(content, sink)
+    try:
+        await content.wait_eof()
+    finally:
+        proto.unfollow()
+    if sink.ex.t_end is None:  # not seen by the protocol: take what is left
+        while data := content.read_nowait():
+            sink.take(data)
+        sink.eof(time.monotonic_ns())
 
 
 def http_error_message(body: bytes, reason: str | None) -> str:

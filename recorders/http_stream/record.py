@@ -67,8 +67,8 @@ def parse_exchange(ex: Exchange, *, chat: bool) -> StreamResult:
     if ex.status is None or ex.status >= 300 or not ex.reads:
         return StreamResult()
     if ex.content_type.startswith("application/json"):
-        return parse_json_body(b"".join(ex.reads), chat=chat, stamp=ex.stamps[-1])
-    return parse_stream(ex.stamps, ex.reads, chat=chat)
+        return parse_json_body(b"".join(ex.reads), chat=chat, stamp=ex.arrivals.ns[-1])
+    return parse_stream(b"".join(ex.reads), ex.arrivals, chat=chat)
 
 
 def classify_exchange(ex: Exchange, parsed: StreamResult) -> tuple[str, int | None, str] | None:

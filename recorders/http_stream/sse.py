@@ -1,8 +1,9 @@
 """Server-sent events of an OpenAI-compatible stream, parsed after the fact from stamped raw reads.
 
-The collector's hot path only appends ``(monotonic ns, bytes)`` per socket read; everything here runs once
-the stream has ended. Each SSE event is stamped with the read that completed it (the read holding its
-terminating blank line), which is when a client could first have acted on it.
+The collector's hot path only logs when each socket read arrived and how much of the body it completed
+(:class:`~recorders.http_stream.arrivals.ArrivalLog`); everything here runs once the stream has ended. Each
+SSE event is stamped with the read that completed it (the read holding its terminating blank line), which is
+when a client could first have acted on it.
 
 What an event means (OpenAI chat and completions streaming, and vLLM / SGLang / TGI variants):
 
@@ -18,12 +19,15 @@ What an event means (OpenAI chat and completions streaming, and vLLM / SGLang / 
 
 from __future__ import annotations
 
-import codecs
-import itertools
+import bisect
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recorders.http_stream.arrivals import ArrivalLog
 
 
 @dataclass(slots=True)
@@ -148,80 +152,71 @@ def is_output_event(name: bytes, data: bytes, chat: bool) -> bool:
     return isinstance(obj, dict) and output_of(obj, chat)[0]
 
 
-def _texts(reads: Sequence[bytes]) -> list[str]:
-    """Each read as text; a UTF-8 character split over two reads belongs to the later one. Line ends are
-    normalised to ``\\n`` (``\\r\\n`` and lone ``\\r``, also when a ``\\r\\n`` is split over two reads)."""
-    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-    pieces = [decode(r) for r in reads]
-    if pieces:
-        pieces[-1] += decode(b"", True)
-    if any("\r" in p for p in pieces):
-        for i, piece in enumerate(pieces):
-            if piece.endswith("\r") and i + 1 < len(pieces) and pieces[i + 1].startswith("\n"):
-                piece = piece[:-1]
-            pieces[i] = piece.replace("\r\n", "\n").replace("\r", "\n")
-    return pieces
+def parse_stream(body: bytes, arrivals: ArrivalLog, *, chat: bool) -> StreamResult:
+    """Decode one response body; ``arrivals`` says when its bytes arrived.
 
-
-def parse_stream(stamps: Sequence[int], reads: Sequence[bytes], *, chat: bool) -> StreamResult:
-    """Decode the stamped reads of one response body (``stamps[i]`` is when ``reads[i]`` arrived).
-
-    An event is stamped with the read that delivered the second ``\\n`` of its terminating blank line; an
-    event left unterminated when the stream closed gets the last read's stamp.
+    An event is stamped with the read that delivered the last byte of its terminating blank line; an event
+    left unterminated when the stream closed gets the last read's stamp.
     """
-    events = _events(stamps, reads)
     result = StreamResult()
-    for (name, data, stamp), obj in zip(events, _decode_all([data for _, data, _ in events]), strict=True):
-        _apply(result, name, data, obj, stamp, chat)
+    last = arrivals.ns[-1] if arrivals.ns else 0
+    at = 0
+    for name, data, end in _events(body):
+        stamp, at = arrivals.stamp_of(end, at)
+        _apply(result, name, data, stamp if stamp is not None else last, chat)
     return result
 
 
-def _events(stamps: Sequence[int], reads: Sequence[bytes]) -> list[tuple[str, str, int]]:
-    """``(event name, data, stamp)`` of every event, in order."""
-    pieces = _texts(reads)
-    text = "".join(pieces)
-    ends = list(itertools.accumulate(len(p) for p in pieces))
-    blocks = text.split("\n\n")
-    tail = blocks.pop()  # after the last blank line: an unterminated event, or ""
-    events: list[tuple[str, str, int]] = []
+_LINE_END = re.compile(rb"\r\n|\r")
+
+
+def _events(body: bytes) -> Iterator[tuple[str, str, int]]:
+    """``(event name, data, end)`` of every event in order; ``end`` is the body offset just past its
+    terminating blank line (``len(body)`` for an unterminated last event).
+
+    Lines end with ``\n``, ``\r\n`` or a lone ``\r`` (WHATWG server-sent events); the body is whole here, so
+    a ``\r\n`` split over two reads is one line end."""
+    text, shift = body, None
+    if b"\r" in body:
+        text = _LINE_END.sub(b"\n", body)
+        # Each \r\n became one byte: an offset in ``text`` maps back by the pairs before it.
+        shift = [m.start() - k for k, m in enumerate(re.finditer(rb"\r\n", body))]
+    blocks = text.split(b"\n\n")
+    tail = blocks.pop()  # after the last blank line: an unterminated event, or b""
     pos = 0
-    i = 0
     for block in blocks:
-        done_at = pos + len(block) + 1  # index of the blank line's "\n"
-        pos = done_at + 1
-        while ends[i] <= done_at:
-            i += 1
-        if block.startswith("data: ") and "\n" not in block:
-            events.append(("", block[6:], stamps[i]))  # the common case: one data line
-        elif block:
-            _block(events, block, stamps[i])
-    if tail.strip() and stamps:
-        _block(events, tail, stamps[-1])
-    return events
+        pos += len(block) + 2
+        if not block:
+            continue
+        end = pos if shift is None else pos + bisect.bisect_left(shift, pos)
+        if block.startswith(b"data: ") and b"\n" not in block:
+            yield "", block[6:].decode("utf-8", "replace"), end  # the common case: one data line
+        else:
+            yield from _block(block, end)
+    if tail.strip():
+        yield from _block(tail, len(body))
 
 
-def _block(events: list[tuple[str, str, int]], block: str, stamp: int) -> None:
-    """One event's lines (WHATWG server-sent events: ``data:`` lines joined by ``\\n``, comments skipped)."""
-    name, data = "", []
-    for line in block.split("\n"):
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
+def _block(block: bytes, end: int) -> Iterator[tuple[str, str, int]]:
+    """One event's lines: ``data:`` lines joined by ``\n``, an ``event:`` name, comments skipped."""
+    name, data = b"", []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+        elif line.startswith(b"event:"):
             name = line[6:].strip()
     if data:
-        events.append((name, "\n".join(data), stamp))
+        yield name.decode("utf-8", "replace"), b"\n".join(data).decode("utf-8", "replace"), end
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner: (value, end)
 
 
-def _decode_all(datas: list[str]) -> list[Any]:
-    """Each event's JSON value, None when it is not valid JSON."""
-    return [_loads(d) if d.startswith("{") else None for d in datas]
-
-
 def _loads(data: str) -> Any:
-    """``json.loads`` without its per-call checks on the common path (a bare JSON object)."""
+    """The JSON value of an event's data, None when it is not valid JSON; ``json.loads`` without its
+    per-call checks on the common path (a bare JSON object)."""
+    if not data.startswith("{"):
+        return None
     try:
         value, end = _scan(data, 0)
         if end == len(data):
@@ -234,11 +229,12 @@ def _loads(data: str) -> Any:
         return None
 
 
-def _apply(result: StreamResult, name: str, data: str, obj: Any, stamp: int, chat: bool) -> None:
+def _apply(result: StreamResult, name: str, data: str, stamp: int, chat: bool) -> None:
     result.events += 1
     if data == "[DONE]":
         result.done = True
         return
+    obj = _loads(data)
     if not isinstance(obj, dict):
         if name == "error":
             result.error_message = data

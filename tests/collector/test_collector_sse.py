@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recorders.http_stream.arrivals import ArrivalLog
 from recorders.http_stream.client import FAIL_BROKEN, FAIL_CONNECTION, FAIL_HTTP, Exchange, http_error_message
 from recorders.http_stream.record import classify_exchange, parse_exchange
-from recorders.http_stream.sse import SSEDecoder, is_output_event, parse_stream
+from recorders.http_stream.sse import SSEDecoder, StreamResult, is_output_event, parse_stream
 
 
 def event(obj: Any, sep: str = "\n") -> bytes:
@@ -30,6 +33,11 @@ USAGE = {"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": 9, "compl
 STREAM = [chat(role=True), chat("Hé"), chat(" 世界"), chat("!", finish="stop"), USAGE]
 
 
+def parse(stamps: Sequence[int], reads: list[bytes], *, chat: bool) -> StreamResult:
+    """Decode ``reads`` where ``stamps[i]`` is when ``reads[i]`` arrived."""
+    return parse_stream(b"".join(reads), ArrivalLog.of_reads(stamps, reads), chat=chat)
+
+
 def whole(sep: str = "\n") -> bytes:
     return b"".join(event(e, sep) for e in STREAM) + f"data: [DONE]{sep}{sep}".encode()
 
@@ -41,7 +49,7 @@ def test_each_event_is_stamped_by_the_read_that_completed_it() -> None:
         event(STREAM[2]) + event(STREAM[3])[:-1],
     ]
     reads += [event(STREAM[3])[-1:] + event(USAGE) + b"data: [DONE]\n\n"]
-    result = parse_stream([100, 200, 300, 400], reads, chat=True)
+    result = parse([100, 200, 300, 400], reads, chat=True)
     assert result.stamps == [200, 300, 400]  # the role-only chunk carries no output
     assert result.text == "Hé 世界!"
     assert (result.response_id, result.finish_reason, result.done) == ("chatcmpl-1", "stop", True)
@@ -54,9 +62,13 @@ def test_any_split_into_reads_decodes_the_same(data: st.DataObject, sep: str) ->
     body = whole(sep)
     cuts = sorted(data.draw(st.sets(st.integers(1, len(body) - 1), max_size=12)))
     reads = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-    result = parse_stream(list(range(len(reads))), reads, chat=True)
+    result = parse(range(len(reads)), reads, chat=True)
     assert result.text == "Hé 世界!" and result.done and result.completion_tokens == 3
-    assert len(result.stamps) == 3 and result.stamps == sorted(result.stamps)
+    # each output event carries the index of the read holding the last byte of its blank line
+    ends = list(itertools.accumulate(len(event(e, sep)) for e in STREAM))
+    read_ends = list(itertools.accumulate(len(r) for r in reads))
+    expected = [next(i for i, r in enumerate(read_ends) if r >= ends[k]) for k in (1, 2, 3)]
+    assert result.stamps == expected
 
 
 def test_completions_multiline_data_comments_and_named_error_events() -> None:
@@ -67,7 +79,7 @@ def test_completions_multiline_data_comments_and_named_error_events() -> None:
         b'data:  "choices": [{"index": 0, "text": "b", "finish_reason": "length"}]}\n\n'
         b"event: error\ndata: CUDA out of memory\n\n"
     )
-    result = parse_stream([5], [body], chat=False)
+    result = parse([5], [body], chat=False)
     assert (result.text, result.stamps, result.finish_reason) == ("ab", [5, 5], "length")
     assert result.error_message == "CUDA out of memory"
 
@@ -78,7 +90,7 @@ def test_reasoning_and_tool_calls_count_as_output_but_not_as_text() -> None:
         event({"id": "x", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0}]}}]}),
         event(chat("answer", finish="stop")),
     ]
-    result = parse_stream([1, 2, 3], reads, chat=True)
+    result = parse([1, 2, 3], reads, chat=True)
     assert (result.stamps, result.text) == ([1, 2, 3], "answer")
     assert is_output_event(b"", json.dumps(chat("a")).encode(), True)
     assert not is_output_event(b"", json.dumps(chat(role=True)).encode(), True)
@@ -89,12 +101,12 @@ def test_continuous_usage_gives_tokens_per_chunk() -> None:
         event(chat("ab", usage={"completion_tokens": 2})),
         event(chat("c", usage={"completion_tokens": 3})),
     ]
-    assert parse_stream([1, 2], reads, chat=True).chunk_tokens() == [2, 1]
+    assert parse([1, 2], reads, chat=True).chunk_tokens() == [2, 1]
     ones = [
         event(chat("a", usage={"completion_tokens": 1})),
         event(chat("b", usage={"completion_tokens": 2})),
     ]
-    assert parse_stream([1, 2], ones, chat=True).chunk_tokens() is None
+    assert parse([1, 2], ones, chat=True).chunk_tokens() is None
 
 
 def test_incremental_decoder_keeps_partial_lines() -> None:
@@ -108,7 +120,7 @@ def _exchange(status: int | None, reads: list[bytes] | None = None) -> Exchange:
     ex = Exchange(0)
     ex.t_send, ex.status, ex.content_type = 0, status, "text/event-stream"
     ex.reads = reads or []
-    ex.stamps = list(range(1, len(ex.reads) + 1))
+    ex.arrivals = ArrivalLog.of_reads(range(1, len(ex.reads) + 1), ex.reads)
     return ex
 
 

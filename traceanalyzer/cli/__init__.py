@@ -6,20 +6,44 @@ error's exit code (2 bad input or usage, 3 a recorder could not reach its source
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import click
 
-from traceanalyzer.cli.analyze import analyze
-from traceanalyzer.cli.compare import compare
-from traceanalyzer.cli.imports import import_group
-from traceanalyzer.cli.record import record
-from traceanalyzer.cli.report import report
-from traceanalyzer.cli.sim import sim
 from traceanalyzer.errors import TraceAnalyzerError
 
 
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when one is used, so that ``record http`` on a capture host
+    starts without loading the analyzer (pyarrow, DuckDB, the consistency stage)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+        """Command name -> ``"module:attribute"`` of the command."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
+    cls=LazyGroup,
+    lazy={
+        "record": "traceanalyzer.cli.record:record",
+        "import": "traceanalyzer.cli.imports:import_group",
+        "analyze": "traceanalyzer.cli.analyze:analyze",
+        "report": "traceanalyzer.cli.report:report",
+        "compare": "traceanalyzer.cli.compare:compare",
+        "sim": "traceanalyzer.cli.sim:sim",
+    },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="""\b
 Example, after a soak test:
@@ -35,14 +59,6 @@ def cli() -> None:
     capacity, the causal error sequence, resource diagnosis and output consistency, as a console summary,
     JSON, HTML or PDF.
     """
-
-
-cli.add_command(record)
-cli.add_command(import_group)
-cli.add_command(analyze)
-cli.add_command(report)
-cli.add_command(compare)
-cli.add_command(sim)
 
 
 def main(argv: list[str] | None = None) -> None:
