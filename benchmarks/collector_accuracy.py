@@ -8,15 +8,19 @@ with the server's truth by response id. Per run it prints:
 - first-chunk read lag = the collector's ``t_first`` - the server's wall-clock write of that chunk: pure
   client error (both sides stamp epoch ns from a wall + monotonic anchor on the same host);
 - later-chunk read lag = the same for chunks 2..64 (``t_send + chunks_us[i]`` against the write time);
-- send delay = the server's arrival stamp - ``t_send``;
+- send delay = when the server read the request off its socket (truth ``t_received``) - ``t_send``; the
+  server's own handling before its handler ran (``t_arrival - t_received``) is printed apart, under the
+  machine's conditions;
 - throughput against the ideal: closed loop, requests/s over (last ``t_end`` - first ``t_send``) against
   ``streams / 1.46 s`` (200 ms + 63 x 20 ms per request, ``ceil(requests / streams)`` rounds); open loop, the
   achieved send rate against the rate of the seeded arrival schedule the collector was following (rebuilt
   from ``--seed``), plus the schedule lag: how late each send was against that schedule, relative to the
   earliest one;
-- the collector's CPU seconds (user + system of its process);
-- the server's own lateness (its write of a chunk - the schedule it was due on), which says how much the
-  machine starved the server during the run; the 1-minute load average is printed before and after.
+- the collector's CPU seconds (user + system of its process, start-up included);
+- the machine's conditions during the run, in a second table: the server's own lateness (its write of a
+  chunk - the schedule it was due on), its handling delay, its CPU seconds, and the steal time of this
+  virtual machine (CPU time the hypervisor gave to others while this machine wanted to run, % of all CPU
+  time): they say how much the run was starved, which no client can make up for.
 
 Runs: closed loop at 8, 64, 128 and 256 streams (1,024 requests each) and Poisson arrivals at 170 requests/s
 (1,024 requests). Targets on a 2-core machine shared with the server: at 256 streams read lag mean <= 0.5 ms,
@@ -71,6 +75,9 @@ class RunResult:
     cpu_s: float
     schedule_lag_ms: np.ndarray
     server_late_ms: np.ndarray
+    server_handling_ms: np.ndarray
+    server_cpu_s: float
+    steal_pct: float
 
 
 def _read_jsonl(path: Path, kind: str) -> list[dict[str, Any]]:
@@ -90,8 +97,10 @@ def run_one(name: str, requests: int, workdir: Path, seed: int) -> RunResult:
             "--no-text", "--quiet", "--out", str(out),
         ]  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_cpu0, cpu_times0 = _process_cpu_s(sim.process.pid), _cpu_times()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the server is still running: not counted
+        server_cpu_s, cpu_times1 = _process_cpu_s(sim.process.pid) - server_cpu0, _cpu_times()
         if proc.returncode != 0:
             raise SystemExit(f"collector failed ({proc.returncode}):\n{proc.stderr}")
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -100,6 +109,7 @@ def run_one(name: str, requests: int, workdir: Path, seed: int) -> RunResult:
     first: list[int] = []
     later: list[int] = []
     send: list[int] = []
+    handling: list[int] = []
     server_late = [w - s for t in truth.values() for w, s in zip(t["t_chunks"], t["t_sched"], strict=False)]
     ok = paired = 0
     for rec in records:
@@ -108,7 +118,8 @@ def run_one(name: str, requests: int, workdir: Path, seed: int) -> RunResult:
         if t is None or rec["error"] is not None:
             continue
         paired += 1
-        send.append(t["t_arrival"] - rec["t_send"])
+        send.append(t["t_received"] - rec["t_send"])
+        handling.append(t["t_arrival"] - t["t_received"])
         chunks = [rec["t_send"] + us * 1000 for us in rec["chunks_us"]]
         if chunks and len(chunks) == len(t["t_chunks"]):
             first.append(rec["t_first"] - t["t_chunks"][0])
@@ -133,7 +144,29 @@ def run_one(name: str, requests: int, workdir: Path, seed: int) -> RunResult:
         cpu_s,
         schedule_lag,
         np.asarray(server_late, dtype=np.float64) / 1e6,
+        np.asarray(handling, dtype=np.float64) / 1e6,
+        server_cpu_s,
+        _steal_pct(cpu_times0, cpu_times1),
     )
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_times() -> list[int]:
+    """The machine's CPU time counters (``/proc/stat`` line ``cpu``: user nice system idle iowait irq softirq
+    steal ...), in clock ticks."""
+    with open("/proc/stat") as fh:
+        return [int(v) for v in fh.readline().split()[1:9]]
+
+
+def _steal_pct(t0: list[int], t1: list[int]) -> float:
+    """Steal time between two readings, % of all CPU time (what the hypervisor gave to other machines)."""
+    deltas = [b - a for a, b in zip(t0, t1, strict=True)]
+    return 100.0 * deltas[7] / max(1, sum(deltas))
 
 
 def _open_loop(records: list[dict[str, Any]], rate: float, seed: int) -> tuple[float, np.ndarray]:
@@ -156,19 +189,23 @@ def _stat(values: np.ndarray) -> str:
 def print_table(results: list[RunResult]) -> None:
     head = (
         f"{'run':<11} {'requests':>8} {'ok':>5} {'paired':>6}  {'first lag ms':>15}  {'later lag ms':>15}  "
-        f"{'send delay ms':>15}  {'of ideal':>8}  {'cpu s':>6}  {'sched lag ms':>15}  {'server late ms':>15}"
+        f"{'send delay ms':>15}  {'of ideal':>8}  {'cpu s':>6}  {'sched lag ms':>15}"
     )
     mean_p99 = f"{'mean / p99':>15}"
     print(head)
     print(
         f"{'':<11} {'':>8} {'':>5} {'':>6}  {mean_p99}  {mean_p99}  {mean_p99}  {'':>8}  {'':>6}  {mean_p99}"
-        f"  {mean_p99}"
     )
     for r in results:
         lags = f"{_stat(r.first_lag_ms):>15}  {_stat(r.later_lag_ms):>15}  {_stat(r.send_delay_ms):>15}"
         counts = f"{r.name:<11} {r.requests:>8} {r.ok:>5} {r.paired:>6}"
-        tail = f"{_stat(r.schedule_lag_ms):>15}  {_stat(r.server_late_ms):>15}"
-        print(f"{counts}  {lags}  {r.throughput_pct:>7.1f}%  {r.cpu_s:>6.2f}  {tail}")
+        print(f"{counts}  {lags}  {r.throughput_pct:>7.1f}%  {r.cpu_s:>6.2f}  {_stat(r.schedule_lag_ms):>15}")
+    print("\nconditions: the server's lateness and handling delay, its CPU, this machine's steal time")
+    print(f"{'run':<11}  {'server late ms':>15}  {'handling ms':>15}  {'server cpu s':>12}  {'steal':>6}")
+    print(f"{'':<11}  {mean_p99}  {mean_p99}")
+    for r in results:
+        late = f"{_stat(r.server_late_ms):>15}  {_stat(r.server_handling_ms):>15}"
+        print(f"{r.name:<11}  {late}  {r.server_cpu_s:>12.2f}  {r.steal_pct:>5.1f}%")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,6 +105,8 @@ class StampingResponseHandler(ResponseHandler):
         """Monotonic ns of this connection's latest socket read."""
         self._body: aiohttp.StreamReader | None = None
         self._sink: BodySink | None = None
+        self._ns: list[int] = []
+        self._upto: list[int] = []
         self._taken = 0
         self._taking = False
 
@@ -128,6 +130,7 @@ class StampingResponseHandler(ResponseHandler):
         has arrived already counts as arrived with the latest read (the one that completed the headers,
         when called as soon as the response is there). Nobody may await ``body``'s data meanwhile."""
         self._body, self._sink, self._taken = body, sink, 0
+        self._ns, self._upto = sink.arrivals.ns, sink.arrivals.upto
         self._arrived()
 
     def unfollow(self) -> None:
@@ -137,23 +140,21 @@ class StampingResponseHandler(ResponseHandler):
         self._body = self._sink = None
 
     def _arrived(self) -> None:
+        """After a read: log it if it brought body bytes; take the bytes when due; see the end."""
         body, sink = self._body, self._sink
         assert body is not None and sink is not None
-        sink.arrivals.add(self.last_read_ns, body.total_bytes)
+        total, upto = body.total_bytes, self._upto  # ArrivalLog.add, inlined: this runs for every chunk
+        if not upto or total > upto[-1]:
+            self._ns.append(self.last_read_ns)
+            upto.append(total)
         if self._taking:
             return
-        if (
-            sink.eager
-            or body.is_eof()
-            or body.exception() is not None
-            or body.total_bytes - self._taken >= DRAIN_BYTES
-        ):
-            if body.is_eof() or body.exception() is not None:
-                self.unfollow()
-                if body.exception() is None:
-                    sink.eof(self.last_read_ns)
-            else:
-                self._take()
+        if body.is_eof() or body.exception() is not None:
+            self.unfollow()
+            if body.exception() is None:
+                sink.eof(self.last_read_ns)
+        elif sink.eager or total - self._taken >= DRAIN_BYTES:
+            self._take()
 
     def _take(self) -> None:
         body, sink = self._body, self._sink

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -159,8 +160,61 @@ def base_headers(extra: Mapping[str, str], api_key: str | None) -> dict[str, str
     return headers
 
 
+class SendGate:
+    """Hands out one turn per event-loop pass, first come first served.
+
+    Sending a request costs aiohttp a few hundred microseconds, and so does ending one. When many streams end
+    together (closed-loop users all starting their next request), ending them and sending every next request
+    in one pass would hold the loop for tens of milliseconds before it next reads its sockets, and the other
+    streams' chunks would wait, their stamps late. A request's task takes a turn to send, and again once its
+    response is whole; the end of one request and its task's next send (a closed-loop user's) share a turn.
+    Between turns the loop reads, and stamps. A lone request passes at once.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self.last_turn_ns = 0
+        """Monotonic ns of the latest turn handed out."""
+        self._holder: asyncio.Task[Any] | None = None
+        self._waiting: deque[tuple[asyncio.Future[None], asyncio.Task[Any] | None]] = deque()
+
+    @property
+    def queued(self) -> int:
+        """Tasks waiting for their turn."""
+        return len(self._waiting)
+
+    async def turn(self) -> None:
+        """Wait for this task's turn (at once when nothing else had one in this pass, or it has it)."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if self._busy and task is self._holder:
+            return
+        if not self._busy:
+            self._busy, self._holder = True, task
+            self.last_turn_ns = time.monotonic_ns()
+            loop.call_soon(self._next)
+            return
+        waiter = loop.create_future()
+        self._waiting.append((waiter, task))
+        await waiter
+
+    def _next(self) -> None:
+        """A new pass: the next waiter's task has its turn in the next pass (after this one's reads), or the
+        gate is free."""
+        while self._waiting:
+            waiter, task = self._waiting.popleft()
+            if not waiter.done():  # a waiter cancelled meanwhile (a stop) is skipped
+                waiter.set_result(None)
+                self._holder = task
+                self.last_turn_ns = time.monotonic_ns()
+                asyncio.get_running_loop().call_soon(self._next)
+                return
+        self._busy, self._holder = False, None
+
+
 class StreamClient:
-    """Sends streaming requests over one pooled aiohttp session. Use ``async with``.
+    """Sends streaming requests over one pooled aiohttp session, one per event-loop pass (:class:`SendGate`).
+    Use ``async with``.
 
     ``timeout_s`` bounds a whole request; ``ttft_timeout_s`` bounds the wait for the first output chunk.
     The clock is ``time.monotonic_ns`` (the trace writer's clock reads the same one).
@@ -184,6 +238,7 @@ class StreamClient:
         self.ttft_timeout_s = ttft_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self.gate = SendGate()
 
     async def __aenter__(self) -> StreamClient:
         self._session = _session(self.headers, self.connect_timeout_s)
@@ -226,7 +281,14 @@ class StreamClient:
         """Send ``body``, stream the response into ``ex``. Raises only ``CancelledError`` (noted first)."""
         assert self._session is not None, "use 'async with StreamClient(...)'"
         mono = time.monotonic_ns
+        try:
+            await self.gate.turn()
+        except asyncio.CancelledError:
+            ex.fail(FAIL_ABORTED, "recorder stopped while the request was in flight", mono())
+            ex.t_send = ex.t_start
+            raise
         first_deadline, total_deadline = self._deadlines(asyncio.get_running_loop().time())
+        ended = False
         try:
             async with asyncio.timeout_at(first_deadline) as deadline:
                 async with self._session.post(
@@ -241,14 +303,21 @@ class StreamClient:
                     ex.content_type = resp.headers.get("Content-Type", "")
                     if resp.status >= 300:
                         await self._read_error(resp, ex)
-                        return
-                    sink = _BodySink(ex, self.chat, self.ttft_timeout_s is not None, deadline, total_deadline)
-                    await _read_body(resp.content, proto, sink)
+                    else:
+                        watch = self.ttft_timeout_s is not None
+                        sink = _BodySink(ex, self.chat, watch, deadline, total_deadline)
+                        await _read_body(resp.content, proto, sink)
+                    ended = True
+                    deadline.reschedule(None)  # the response is whole: the wait below is not the server's
+                    # Its end and what its task does next (in a closed loop, the user's next send) take one
+                    # pass, so that many streams ending together do not hold the loop off its sockets.
+                    await self.gate.turn()
         except TimeoutError as exc:  # ours, or aiohttp's connect timeout (also a ClientError)
             message = _describe(exc) if isinstance(exc, aiohttp.ClientError) else self._timeout_message(ex)
             ex.fail(FAIL_TIMEOUT, message, mono())
         except asyncio.CancelledError:
-            ex.fail(FAIL_ABORTED, "recorder stopped while the request was in flight", mono())
+            if not ended:
+                ex.fail(FAIL_ABORTED, "recorder stopped while the request was in flight", mono())
             raise
         except (aiohttp.ClientError, OSError) as exc:
             kind = FAIL_CONNECTION if ex.t_headers is None else FAIL_BROKEN

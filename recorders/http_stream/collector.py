@@ -45,6 +45,11 @@ PRECONNECT_MAX = 1024
 """Keep-alive connections opened before a closed-loop run at most."""
 FINISH_BACKLOG = 1024
 """Finished requests waiting for their record at most; beyond that records are written at once."""
+RECORD_QUIET_NS = 2_000_000
+"""A record waits until no request has been sent or ended for this long..."""
+RECORD_WAIT_MAX_NS = 250_000_000
+"""...or until its request ended this long ago, whatever the load (a stopped run loses no completed record
+that could have been written)."""
 
 
 class InFlight(Protocol):
@@ -204,8 +209,11 @@ class Collector:
             self._enqueue(info, ex)
 
     def _enqueue(self, info: RequestInfo, ex: Exchange) -> None:
-        """Queue a finished request for its record; records are built one per event-loop pass, after that
-        pass's socket reads were stamped, so building them never delays another stream's stamps."""
+        """Queue a finished request for its record. Building a record (decoding its stream) takes a few
+        hundred microseconds, as long as sending a request; records are built one per event-loop pass, once
+        no request has been sent or ended for :data:`RECORD_QUIET_NS` (see :class:`~.client.SendGate`), or
+        when the oldest waited :data:`RECORD_WAIT_MAX_NS`: when many streams end together, their users' next
+        requests go first, and reads are stamped between any two records."""
         if len(self._finished) >= FINISH_BACKLOG:
             self._finish(info, ex)
             return
@@ -215,12 +223,20 @@ class Collector:
             asyncio.get_running_loop().call_soon(self._finish_next)
 
     def _finish_next(self) -> None:
-        if self._finished:
-            self._finish(*self._finished.popleft())
-        if self._finished:
-            asyncio.get_running_loop().call_soon(self._finish_next)
-        else:
+        assert self._client is not None
+        loop = asyncio.get_running_loop()
+        if not self._finished:
             self._finishing = False
+            return
+        now = time.monotonic_ns()
+        quiet_in = self._client.gate.last_turn_ns + RECORD_QUIET_NS - now
+        oldest = self._finished[0][1]
+        overdue_in = (oldest.t_end or now) + RECORD_WAIT_MAX_NS - now
+        if quiet_in > 0 and overdue_in > 0:
+            loop.call_later(min(quiet_in, overdue_in) / 1e9, self._finish_next)
+            return
+        self._finish(*self._finished.popleft())
+        loop.call_soon(self._finish_next)
 
     def _flush_finished(self) -> None:
         while self._finished:

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from recorders.http_stream.arrivals import ArrivalLog
 
@@ -145,10 +147,7 @@ def is_output_event(name: bytes, data: bytes, chat: bool) -> bool:
     """Whether one raw event carries output (used before the first output to arm the total timeout)."""
     if data == b"[DONE]" or name == b"error":
         return False
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        return False
+    obj = _loads(data)
     return isinstance(obj, dict) and output_of(obj, chat)[0]
 
 
@@ -159,18 +158,20 @@ def parse_stream(body: bytes, arrivals: ArrivalLog, *, chat: bool) -> StreamResu
     left unterminated when the stream closed gets the last read's stamp.
     """
     result = StreamResult()
-    last = arrivals.ns[-1] if arrivals.ns else 0
-    at = 0
+    ns, upto = arrivals.ns, arrivals.upto
+    n, i = len(upto), 0
+    last = ns[-1] if ns else 0
     for name, data, end in _events(body):
-        stamp, at = arrivals.stamp_of(end, at)
-        _apply(result, name, data, stamp if stamp is not None else last, chat)
+        while i < n and upto[i] < end:  # events come in body order: one walk over the reads
+            i += 1
+        _apply(result, name, data, ns[i] if i < n else last, chat)
     return result
 
 
 _LINE_END = re.compile(rb"\r\n|\r")
 
 
-def _events(body: bytes) -> Iterator[tuple[str, str, int]]:
+def _events(body: bytes) -> Iterator[tuple[bytes, bytes, int]]:
     """``(event name, data, end)`` of every event in order; ``end`` is the body offset just past its
     terminating blank line (``len(body)`` for an unterminated last event).
 
@@ -190,14 +191,14 @@ def _events(body: bytes) -> Iterator[tuple[str, str, int]]:
             continue
         end = pos if shift is None else pos + bisect.bisect_left(shift, pos)
         if block.startswith(b"data: ") and b"\n" not in block:
-            yield "", block[6:].decode("utf-8", "replace"), end  # the common case: one data line
+            yield b"", block[6:], end  # the common case: one data line
         else:
             yield from _block(block, end)
     if tail.strip():
         yield from _block(tail, len(body))
 
 
-def _block(block: bytes, end: int) -> Iterator[tuple[str, str, int]]:
+def _block(block: bytes, end: int) -> Iterator[tuple[bytes, bytes, int]]:
     """One event's lines: ``data:`` lines joined by ``\n``, an ``event:`` name, comments skipped."""
     name, data = b"", []
     for line in block.split(b"\n"):
@@ -206,42 +207,38 @@ def _block(block: bytes, end: int) -> Iterator[tuple[str, str, int]]:
         elif line.startswith(b"event:"):
             name = line[6:].strip()
     if data:
-        yield name.decode("utf-8", "replace"), b"\n".join(data).decode("utf-8", "replace"), end
+        yield name, b"\n".join(data), end
 
 
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner: (value, end)
-
-
-def _loads(data: str) -> Any:
-    """The JSON value of an event's data, None when it is not valid JSON; ``json.loads`` without its
-    per-call checks on the common path (a bare JSON object)."""
-    if not data.startswith("{"):
+def _loads(data: bytes) -> Any:
+    """The JSON value of an event's data, None when it is not JSON. orjson reads the common case; what it
+    refuses (invalid UTF-8, NaN, integers past 64 bits) the standard parser reads as before, from the text
+    with invalid bytes replaced."""
+    if not data.startswith(b"{"):
         return None
     try:
-        value, end = _scan(data, 0)
-        if end == len(data):
-            return value
-    except (StopIteration, ValueError):
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(data)
+        return json.loads(data.decode("utf-8", "replace"))
     except ValueError:
         return None
 
 
-def _apply(result: StreamResult, name: str, data: str, stamp: int, chat: bool) -> None:
+def _apply(result: StreamResult, name: bytes, data: bytes, stamp: int, chat: bool) -> None:
     result.events += 1
-    if data == "[DONE]":
+    if data == b"[DONE]":
         result.done = True
         return
     obj = _loads(data)
     if not isinstance(obj, dict):
-        if name == "error":
-            result.error_message = data
+        if name == b"error":
+            result.error_message = data.decode("utf-8", "replace")
         else:
             result.bad_events += 1
         return
-    if name == "error" or "error" in obj or obj.get("object") == "error":
+    if name == b"error" or "error" in obj or obj.get("object") == "error":
         result.error_message, result.error_code = error_text(obj)
         return
     if result.response_id is None and isinstance(obj.get("id"), str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from recorders.simserver.scenario import Scenario
 from recorders.simserver.server import SimServer
+from recorders.simserver.wire import ReadStamps
 from traceanalyzer.errors import UsageError
 
 
@@ -25,25 +27,30 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT / SIGTERM); ``on_ready(port)`` once listening (port 0 = any)."""
-    server = SimServer(scenario, seed=seed, truth_path=truth_path)
+    stamps = ReadStamps()
+    server = SimServer(scenario, seed=seed, truth_path=truth_path, read_stamps=stamps)
     runner = web.AppRunner(server.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096)
-    try:
-        await site.start()
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
+    try:  # aiohttp's own protocol factory behind the read stamps (what web.TCPSite does, plus the stamps)
+        listener = await loop.create_server(stamps.wrap(runner.server), host, port, backlog=4096)
     except OSError as exc:
         await runner.cleanup()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    gc.collect()
+    gc.freeze()  # the server's start-up objects live all run: keep them out of every collection
     if on_ready is not None:
-        on_ready(runner.addresses[0][1])
+        on_ready(listener.sockets[0].getsockname()[1])
     try:
         await stop.wait()
     finally:
+        listener.close()
         await runner.cleanup()
+        gc.unfreeze()
 
 
 def run(

@@ -28,6 +28,7 @@ from recorders.simserver.scenario import Scenario
 from recorders.simserver.telemetry import Telemetry
 from recorders.simserver.text import TextModel, parse_markers, stable_rng
 from recorders.simserver.truth import TruthFile
+from recorders.simserver.wire import ReadStamps
 from recorders.tracefile import Clock
 
 _SLOW_CLIENT_BYTES = 32 * 1024  # below aiohttp's 64 KiB high-water mark: a direct write never waits
@@ -53,6 +54,7 @@ class _Live:
         "seq",
         "t_arrival",
         "t_headers",
+        "t_received",
         "tokens",
     )
 
@@ -70,6 +72,7 @@ class _Live:
         self.done: asyncio.Future[ApiError | None] = asyncio.get_running_loop().create_future()
         self.result: str = ""
         self.t_arrival = 0
+        self.t_received = 0
         self.t_headers: int | None = None
         self.chunks: list[int] = []
         self.sched: list[int] = []
@@ -86,8 +89,12 @@ class SimServer:
         truth_path: str | Path | None = None,
         clock: Clock | None = None,
         hostname: str | None = None,
+        read_stamps: ReadStamps | None = None,
     ) -> None:
+        """``read_stamps``: the connections' socket-read stamps (:mod:`.wire`) for the truth's
+        ``t_received``; without them it is the handler's start."""
         self.scenario = scenario
+        self.read_stamps = read_stamps
         self.seed = seed
         self.clock = clock or Clock()
         self.engine: Engine | FixedTiming = (
@@ -182,8 +189,9 @@ class SimServer:
                 parsed = parse_request(api, body, self.scenario)
                 if not isinstance(parsed, ApiError):
                     parsed = injected_rejection(parsed, self.scenario, rng) or parsed
+        t_received = self._received(request, t_arrival)
         if isinstance(parsed, ApiError):
-            return await self._reject(rid, api, t_arrival, parsed)
+            return await self._reject(rid, api, (t_received, t_arrival), parsed)
 
         tokens, finish_reason = self.text.answer_tokens(
             parsed.prompt,
@@ -196,11 +204,11 @@ class SimServer:
         if len(tokens) > 1 and rng.random() < self.scenario.faults.stream_error_fraction:
             fail_at = rng.randint(1, len(tokens) - 1)
         live = _Live(rid, parsed, tokens, finish_reason)
-        live.t_arrival = t_arrival
+        live.t_arrival, live.t_received = t_arrival, t_received
         seq = Sequence(rid, parsed.prompt_tokens, len(tokens), now, fail_at=fail_at, owner=live)
         error = self.engine.submit(seq, now)
         if error is not None:
-            return await self._reject(rid, api, t_arrival, error)
+            return await self._reject(rid, api, (t_received, t_arrival), error)
         live.seq = seq
         self.live.add(live)
         self.telemetry.prompt_tokens.inc(parsed.prompt_tokens)
@@ -230,6 +238,12 @@ class SimServer:
             api, rid, created, parsed.model, live.result, finish_reason, parsed.prompt_tokens, len(tokens)
         )
         return web.json_response(body, headers={"x-request-id": rid})
+
+    def _received(self, request: web.Request, t_arrival: int) -> int:
+        """When the request's last bytes read so far came off the socket (the whole request, once its body
+        was read), epoch ns; the handler's start without read stamps."""
+        read_ns = None if self.read_stamps is None else self.read_stamps.last_read_ns(request.transport)
+        return t_arrival if read_ns is None else self.clock.to_epoch_ns(read_ns)
 
     def _occurrence(self, prompt: str) -> int:
         """How many earlier requests had this prompt (tracked only for paraphrase / diverge markers)."""
@@ -383,6 +397,7 @@ class SimServer:
                 prompt_tokens=live.parsed.prompt_tokens,
                 max_tokens=live.parsed.max_tokens,
                 output_tokens=len(live.sched),
+                t_received=live.t_received,
                 t_arrival=live.t_arrival,
                 t_headers=live.t_headers,
                 t_chunks=live.chunks,
@@ -395,8 +410,9 @@ class SimServer:
             )
         live.done.set_result(error)
 
-    async def _reject(self, rid: str, api: str, t_arrival: int, error: ApiError) -> web.Response:
-        """Answer a request refused before the engine took it (after ``error_delay_ms``)."""
+    async def _reject(self, rid: str, api: str, arrived: tuple[int, int], error: ApiError) -> web.Response:
+        """Answer a request refused before the engine took it (after ``error_delay_ms``); ``arrived`` is
+        ``(t_received, t_arrival)``."""
         delay_ms = self.scenario.faults.error_delay_ms
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
@@ -408,7 +424,8 @@ class SimServer:
                 prompt_tokens=None,
                 max_tokens=None,
                 output_tokens=0,
-                t_arrival=t_arrival,
+                t_received=arrived[0],
+                t_arrival=arrived[1],
                 t_headers=None,
                 t_chunks=[],
                 t_sched=[],

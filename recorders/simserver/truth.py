@@ -8,11 +8,15 @@ recorders use)::
 
     {"type": "sim_truth", "v": 1, "id": "chatcmpl-...", "api": "chat", "stream": true,
      "prompt_tokens": 31, "max_tokens": 256, "output_tokens": 57,
-     "t_arrival": ..., "t_headers": ..., "t_chunks": [...], "t_sched": [...], "t_end": ...,
+     "t_received": ..., "t_arrival": ..., "t_headers": ..., "t_chunks": [...], "t_sched": [...], "t_end": ...,
      "status": 200, "outcome": "ok", "finish_reason": "stop", "error": null}
 
 - ``id``: the response ``id`` (also the ``x-request-id`` header, error responses included).
-- ``t_arrival``: when the handler received the request. ``t_headers``: when the stream's headers were sent.
+- ``t_received``: when the server process read the request's last bytes off its socket (:mod:`.wire`; the
+  handler's start where the server runs without read stamps). ``t_arrival``: when the handler received the
+  request (the engine's arrival; aiohttp starts it once the headers are in, so for a request whose body
+  came later it precedes ``t_received``; otherwise the difference is the server's own handling delay).
+  ``t_headers``: when the stream's headers were sent.
 - ``t_chunks``: when each text-bearing chunk was handed to the socket; ``t_sched``: when the engine model
   scheduled it (``t_chunks[i] >= t_sched[i]``; the difference is the server's own lateness). Non-streaming
   requests have no ``t_chunks``; ``t_sched`` holds the times their tokens were generated.
@@ -55,6 +59,7 @@ class TruthFile:
         prompt_tokens: int | None,
         max_tokens: int | None,
         output_tokens: int,
+        t_received: int,
         t_arrival: int,
         t_headers: int | None,
         t_chunks: list[int],
@@ -73,6 +78,7 @@ class TruthFile:
             "prompt_tokens": prompt_tokens,
             "max_tokens": max_tokens,
             "output_tokens": output_tokens,
+            "t_received": t_received,
             "t_arrival": t_arrival,
             "t_headers": t_headers,
             "t_chunks": t_chunks,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -191,7 +192,7 @@ def test_truth_file_matches_what_the_client_saw(tmp_path: Path) -> None:
     ]
     assert len(ok["t_chunks"]) == len(ok["t_sched"]) == len(text_times) == ok["output_tokens"]
     assert all(w >= s for w, s in zip(ok["t_chunks"], ok["t_sched"], strict=True))  # never early
-    assert ok["t_arrival"] <= ok["t_headers"] <= ok["t_chunks"][0]
+    assert ok["t_received"] <= ok["t_arrival"] <= ok["t_headers"] <= ok["t_chunks"][0]
     # the client saw each chunk after the server wrote it (1 ms of slack for the two processes' clock anchors)
     assert all(c >= w - 1_000_000 for c, w in zip(text_times, ok["t_chunks"], strict=True))
     missing = records[bad_headers["x-request-id"]]
@@ -249,3 +250,32 @@ def test_client_gone_mid_stream_frees_the_engine(tmp_path: Path) -> None:
     assert running == 0
     record = next(r for r in sim.truth_records() if r["id"] == rid)
     assert record["outcome"] == "client_disconnected" and 0 < record["output_tokens"] < 400
+
+
+def test_t_received_is_the_socket_read_that_completed_the_request(tmp_path: Path) -> None:
+    """A request sent in two parts, 300 ms apart: ``t_received`` is the read of the second part (after it was
+    sent), not of the first; aiohttp starts the handler (``t_arrival``) once the headers are in. A refused
+    request has one too."""
+    truth = tmp_path / "truth.jsonl"
+    fast = {"timing.ttft_ms": 5.0, "timing.gap_ms": 1.0}
+    with run_simserver("fixed-timing", truth=truth, overrides=fast) as sim:
+        body = json.dumps({"model": sim.model, "prompt": "hi", "max_tokens": 2, "stream": True}).encode()
+        head = (
+            f"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", sim.port)) as sock:
+            sock.sendall(head + body[:10])
+            time.sleep(0.3)
+            second_part_ns = time.time_ns()
+            sock.sendall(body[10:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        _raw_stream(f"{sim.base_url}/chat/completions", {"model": "missing", "messages": []})
+    first, refused = sim.truth_records()
+    # the server's and this process's clocks are anchored apart: a few ms of slack, far below the 300 ms
+    assert first["t_arrival"] + 250_000_000 < second_part_ns - 5_000_000 <= first["t_received"]
+    assert first["t_received"] <= first["t_headers"]
+    assert refused["outcome"] == "not_found" and refused["t_received"] <= refused["t_arrival"]
