@@ -33,8 +33,9 @@ import aiohttp
 from aiohttp.client_proto import ResponseHandler
 
 DRAIN_BYTES = 16 * 1024
-"""Body bytes left in aiohttp's reader before they are taken: well below its flow-control mark (twice the
-session's ``read_bufsize``, 64 KiB by default), so reading from the socket never pauses."""
+"""Body bytes left in aiohttp's reader before they are taken: below its flow-control mark (twice the
+session's ``read_bufsize``, 64 KiB by default), so reading from the socket does not pause; should it pause
+(a smaller buffer, a burst of tiny chunks), the bytes are taken at once, which resumes it."""
 
 
 class ArrivalLog:
@@ -109,6 +110,20 @@ class StampingResponseHandler(ResponseHandler):
         self._upto: list[int] = []
         self._taken = 0
         self._taking = False
+        self._held = False
+
+    def pause_reading(self) -> None:
+        self._held = True
+        super().pause_reading()
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        """aiohttp's reader calls this after every piece it hands out, and the protocol then runs its parser
+        on ``b""`` to resume what a pause held back. While :meth:`_take` reads and nothing was paused, there
+        is nothing to resume: skipped, which saves a parser call per chunk."""
+        if self._taking and not self._held:
+            return
+        self._held = False
+        super().resume_reading(resume_parser)
 
     def data_received(self, data: bytes) -> None:
         if data:  # b"": aiohttp re-running its parser on what it holds (each time its reader is read)
@@ -153,8 +168,8 @@ class StampingResponseHandler(ResponseHandler):
             self.unfollow()
             if body.exception() is None:
                 sink.eof(self.last_read_ns)
-        elif sink.eager or total - self._taken >= DRAIN_BYTES:
-            self._take()
+        elif sink.eager or self._held or total - self._taken >= DRAIN_BYTES:
+            self._take()  # (held: aiohttp's reader stopped the socket past its mark; taking resumes it)
 
     def _take(self) -> None:
         body, sink = self._body, self._sink

@@ -45,6 +45,8 @@ from traceanalyzer.errors import SourceUnreachableError
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of an error response body kept for its message."""
+READ_BUFSIZE = 64 * 1024
+"""aiohttp's ``read_bufsize``: a response's reader pauses the socket past twice this, unread."""
 
 # What went wrong, as seen by the client (the record turns these into error classes).
 FAIL_HTTP = "http"  # a non-2xx status
@@ -144,6 +146,7 @@ def _session(headers: Mapping[str, str], connect_timeout_s: float | None) -> aio
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s),
         trace_configs=[trace],
         auto_decompress=False,
+        read_bufsize=READ_BUFSIZE,
     )
 
 

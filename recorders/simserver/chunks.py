@@ -3,12 +3,13 @@
 Streaming, per request: a chunk with ``delta.role`` (chat only) and empty content, one chunk per token
 (``finish_reason`` set on the last one), a usage chunk with ``choices: []`` when
 ``stream_options.include_usage`` is set, then ``data: [DONE]``. Token chunks are built from a per-request
-prefix and suffix with one ``json.dumps`` of the token, since they are written tens of thousands of times a
-second.
+prefix and suffix around the token as a JSON string (escaped once per distinct token), since they are written
+tens of thousands of times a second.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -19,6 +20,12 @@ DONE = b"data: [DONE]\n\n"
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _json_string(text: str) -> str:
+    """``text`` as a JSON string; tokens repeat, so each is escaped once."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _event(obj: Any) -> bytes:
@@ -45,7 +52,13 @@ class ChunkFormat:
             "model": model,
         }
         head = _dumps(self.head)[:-1]
+        self._head = f"data: {head}"
+        self._role = b""
         if api == "chat":
+            self._role = (
+                f'data: {head},"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}},'
+                f'"logprobs":null,"finish_reason":null}}]}}\n\n'
+            ).encode()
             self._pre = f'data: {head},"choices":[{{"index":0,"delta":{{"content":'
             self._mid = '},"logprobs":null,"finish_reason":'
             self._post = "}]}\n\n"
@@ -56,22 +69,18 @@ class ChunkFormat:
 
     def role(self) -> bytes:
         """The first chat chunk: the assistant role and empty content (nothing for completions)."""
-        if self.api != "chat":
-            return b""
-        choice = {
-            "index": 0,
-            "delta": {"role": "assistant", "content": ""},
-            "logprobs": None,
-            "finish_reason": None,
-        }
-        return _event({**self.head, "choices": [choice]})
+        return self._role
 
     def token(self, text: str, finish_reason: str | None = None) -> bytes:
         finish = "null" if finish_reason is None else f'"{finish_reason}"'
-        return f"{self._pre}{json.dumps(text, ensure_ascii=False)}{self._mid}{finish}{self._post}".encode()
+        return f"{self._pre}{_json_string(text)}{self._mid}{finish}{self._post}".encode()
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
-        return _event({**self.head, "choices": [], "usage": usage(prompt_tokens, completion_tokens)})
+        counts = usage(prompt_tokens, completion_tokens)
+        return (
+            f'{self._head},"choices":[],"usage":{{"prompt_tokens":{counts["prompt_tokens"]},'
+            f'"total_tokens":{counts["total_tokens"]},"completion_tokens":{counts["completion_tokens"]}}}}}\n\n'
+        ).encode()
 
     @staticmethod
     def error(error: ApiError) -> bytes:

@@ -20,6 +20,9 @@ from recorders.http_stream.collector import CollectorResult, run_collector
 from recorders.http_stream.config import CollectorConfig
 from recorders.simserver.testing import SimServerHandle, run_simserver
 
+BURST_CHUNKS = 5000
+"""Text chunks the misbehaving server's ``burst`` answer writes at once."""
+
 #: Fast fixed timings for most tests: first token 40 ms after arrival, then one every 5 ms.
 FAST = {"timing.mode": "fixed", "timing.ttft_ms": 40.0, "timing.gap_ms": 5.0}
 
@@ -67,6 +70,7 @@ class MisbehavingServer:
     - ``cut``: a stream of 3 text chunks, then the connection is dropped (no error event, no [DONE]);
     - ``json``: a non-streamed JSON completion (a server that ignores ``stream``);
     - ``echo``: a 401 whose message repeats the request's Authorization header (as careless servers do);
+    - ``burst``: 5,000 text chunks (about 0.6 MB) in writes of 100 chunks 2 ms apart;
     - anything else: a normal 4-chunk stream with usage and [DONE].
     Every request's headers and body are kept in ``seen``.
     """
@@ -126,6 +130,12 @@ def _make_app(state: MisbehavingServer) -> web.Application:
             )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "x-request-id": rid})
         await resp.prepare(request)
+        if prompt == "burst":
+            for start in range(0, BURST_CHUNKS, 100):
+                await resp.write(b"".join(_chunk(rid, f" t{i}") for i in range(start, start + 100)))
+                await asyncio.sleep(0.002)
+            await resp.write(_chunk(rid, " end", finish="stop") + b"data: [DONE]\n\n")
+            return resp
         await resp.write(_chunk(rid, role=True))
         for i in range(3):
             await asyncio.sleep(0.005)

@@ -12,8 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collector_kit import FAST, MisbehavingServer, collect, requests_of, truth_by_id, write_prompts
+from collector_kit import (
+    BURST_CHUNKS,
+    FAST,
+    MisbehavingServer,
+    collect,
+    requests_of,
+    truth_by_id,
+    write_prompts,
+)
 
+from recorders.http_stream.arrivals import StampingResponseHandler
 from recorders.simserver.testing import run_simserver
 
 
@@ -194,6 +203,29 @@ def test_reset_before_response_cut_stream_and_unstreamed_json(
     assert normal["text"] == " part0 part1 part2 end" and normal["finish_reason"] == "stop"
     # the role-only chunk came at once, the first text 5 ms later: t_first is the text
     assert normal["t_first"] - normal["t_headers"] >= 4_000_000
+
+
+def test_a_body_past_the_readers_flow_control_mark_arrives_whole(
+    misbehaving_server: MisbehavingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes of about 11 KB read with a 1 KiB reader buffer: aiohttp's reader pauses the socket past its
+    mark (2 KiB) at every write, below the collector's batch size; the collector takes the bytes at once,
+    which resumes it, and gets every chunk (skipping aiohttp's needless resumes in between)."""
+    monkeypatch.setattr("recorders.http_stream.client.READ_BUFSIZE", 1024)
+    pauses = []
+    pause = StampingResponseHandler.pause_reading
+    monkeypatch.setattr(
+        StampingResponseHandler, "pause_reading", lambda self: (pauses.append(1), pause(self))[1]
+    )
+    prompts = write_prompts(tmp_path / "p.jsonl", [{"id": "burst", "prompt": "burst"}])
+    out = tmp_path / "requests.jsonl"
+    result = collect(misbehaving_server.base_url, "m", out, prompts=str(prompts), requests=2, no_text=False)
+    assert (result.ok, dict(result.errors)) == (2, {})
+    for rec in requests_of(out):
+        assert rec["output_tokens"] == len(rec["chunks_us"]) == BURST_CHUNKS + 1
+        assert rec["text"].startswith(" t0 t1 t2") and rec["text"].endswith(f" t{BURST_CHUNKS - 1} end")
+        assert rec["chunks_us"] == sorted(rec["chunks_us"]) and rec["finish_reason"] == "stop"
+    assert pauses, "the burst never reached aiohttp's flow-control mark"
 
 
 def test_in_flight_requests_are_aborted_after_the_grace_period(tmp_path: Path) -> None:
