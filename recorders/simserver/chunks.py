@@ -45,13 +45,10 @@ class ChunkFormat:
 
     def __init__(self, api: str, rid: str, created: int, model: str) -> None:
         self.api = api
-        self.head: dict[str, Any] = {
-            "id": rid,
-            "object": "chat.completion.chunk" if api == "chat" else "text_completion",
-            "created": created,
-            "model": model,
-        }
-        head = _dumps(self.head)[:-1]
+        obj = "chat.completion.chunk" if api == "chat" else "text_completion"
+        # every chunk's fixed fields, as a JSON object left open, spliced from strings escaped once
+        rid_json, model_json = _json_string(rid), _json_string(model)
+        head = f'{{"id":{rid_json},"object":"{obj}","created":{created},"model":{model_json}'
         self._head = f"data: {head}"
         self._role = b""
         if api == "chat":
