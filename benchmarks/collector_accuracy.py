@@ -26,7 +26,7 @@ Runs: closed loop at 8, 64, 128 and 256 streams (1,024 requests each) and Poisso
 (1,024 requests). Targets on a 2-core machine shared with the server: at 256 streams read lag mean <= 0.5 ms,
 p99 <= 3 ms and >= 97 % of ideal throughput; at Poisson 170/s send delay mean <= 1 ms, p99 <= 5 ms.
 
-    .venv/bin/python benchmarks/collector_accuracy.py [--requests 1024] [--runs closed8,...,poisson170]
+    .venv/bin/python benchmarks/collector_accuracy.py [--requests 1024] [--runs closed8,...] [--repeat N]
 """
 
 from __future__ import annotations
@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1024)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from {', '.join(RUNS)}")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the list this many times (a shared machine varies)"
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.runs.split(",") if n.strip()]
     unknown = [n for n in names if n not in RUNS]
@@ -226,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="collector-accuracy-") as tmp:
-        for name in names:
-            started = time.monotonic()
-            results.append(run_one(name, args.requests, Path(tmp), args.seed))
-            print(f"  {name}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        for rep in range(max(1, args.repeat)):
+            workdir = Path(tmp) / f"rep{rep}"
+            workdir.mkdir()
+            for name in names:
+                started = time.monotonic()
+                results.append(run_one(name, args.requests, workdir, args.seed))
+                print(f"  {name}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     print_table(results)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     return 0
