@@ -131,7 +131,9 @@ def test_client_ttft_and_total_timeouts(tmp_path: Path) -> None:
     for rec in requests_of(tmp_path / "total.jsonl"):
         assert "total" in rec["error"]["message"]
         assert 1 <= len(rec["chunks_us"]) <= 14  # chunks from 300 ms every 50 ms, cut at 1 s: output kept
-        assert (rec["t_end"] - rec["t_send"]) / 1e6 >= 990
+        # the 1 s runs from before the connection is taken and the request written (t_send): on a busy
+        # machine that can be tens of milliseconds earlier; a TTFT misfire would end at 300 ms
+        assert 900 <= (rec["t_end"] - rec["t_send"]) / 1e6 <= 1500
     for rec in requests_of(tmp_path / "ok.jsonl"):
         t = truth[rec["response_id"]]
         assert rec["error"] is None and len(rec["chunks_us"]) == len(t["t_chunks"]) == 3
