@@ -87,8 +87,10 @@ class BodySink(Protocol):
     """Where a followed response's body goes."""
 
     arrivals: ArrivalLog
-    eager: bool
-    """True: hand over the bytes of every read as it arrives (else in batches)."""
+
+    @property
+    def eager(self) -> bool:
+        """True: hand over the bytes of every read as it arrives (else in batches)."""
 
     def take(self, data: bytes) -> None:
         """The next body bytes, in order (their arrival is already in :attr:`arrivals`)."""

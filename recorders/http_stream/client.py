@@ -181,11 +181,6 @@ class SendGate:
         self._holder: asyncio.Task[Any] | None = None
         self._waiting: deque[tuple[asyncio.Future[None], asyncio.Task[Any] | None]] = deque()
 
-    @property
-    def queued(self) -> int:
-        """Tasks waiting for their turn."""
-        return len(self._waiting)
-
     async def turn(self) -> None:
         """Wait for this task's turn (at once when nothing else had one in this pass, or it has it)."""
         loop = asyncio.get_running_loop()
@@ -347,7 +342,7 @@ class _BodySink:
     TTFT timeout) it asks for every read and decodes its events, to switch from the TTFT deadline to the
     total one; after that it takes the body in whatever pieces come."""
 
-    __slots__ = ("arrivals", "chat", "deadline", "decoder", "eager", "ex", "total_deadline")
+    __slots__ = ("arrivals", "chat", "deadline", "decoder", "ex", "total_deadline")
 
     def __init__(
         self,
@@ -361,7 +356,6 @@ class _BodySink:
         self.arrivals = ex.arrivals
         self.chat = chat
         self.decoder = SSEDecoder() if watch_first else None
-        self.eager = watch_first
         self.deadline = deadline
         self.total_deadline = total_deadline
 
@@ -372,7 +366,11 @@ class _BodySink:
             self.ex.t_first_seen = self.arrivals.ns[-1]
             self.deadline.reschedule(self.total_deadline)
             self.decoder = None
-            self.eager = False
+
+    @property
+    def eager(self) -> bool:
+        """Every read is wanted at once while the first output is awaited."""
+        return self.decoder is not None
 
     def eof(self, now: int) -> None:
         self.ex.t_end = now

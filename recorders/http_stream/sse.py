@@ -158,13 +158,11 @@ def parse_stream(body: bytes, arrivals: ArrivalLog, *, chat: bool) -> StreamResu
     left unterminated when the stream closed gets the last read's stamp.
     """
     result = StreamResult()
-    ns, upto = arrivals.ns, arrivals.upto
-    n, i = len(upto), 0
-    last = ns[-1] if ns else 0
+    last = arrivals.ns[-1] if arrivals.ns else 0
+    at = 0
     for name, data, end in _events(body):
-        while i < n and upto[i] < end:  # events come in body order: one walk over the reads
-            i += 1
-        _apply(result, name, data, ns[i] if i < n else last, chat)
+        stamp, at = arrivals.stamp_of(end, at)  # events come in body order: one walk over the reads
+        _apply(result, name, data, last if stamp is None else stamp, chat)
     return result
 
 
