@@ -9,6 +9,7 @@ import io
 
 from rich import box
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -147,7 +148,15 @@ def stability_table(analysis: Analysis) -> Table:
             " / ".join(_pct(v, 1) for v in (var.e2e_cv, var.ttft_cv, var.tpot_cv)),
         ),
         ("QPS fluctuation (CV)", _pct(var.qps_cv, 1)),
-        ("GPU memory fluctuation", _pct(var.gpu_mem_fluctuation, 1)),
+        (
+            "GPU memory fluctuation",
+            _pct(var.gpu_mem_fluctuation, 1)
+            + (
+                f" (worst stage: {escape(var.gpu_mem_fluctuation_stage)})"
+                if var.gpu_mem_fluctuation_stage
+                else ""
+            ),
+        ),
         ("latency drift", _pct(var.latency_drift, 1)),
         ("GPU util mean", _num(res.gpu_util_mean, 1, " %")),
         ("GPU memory used max", _num(res.gpu_mem_used_max_mib, 0, " MiB")),

@@ -339,11 +339,14 @@ class Variability:
     qps_cv: float | None = None
     """CV of windowed QPS in steady state."""
     gpu_mem_fluctuation: float | None = None
-    """(max - min) / mean of mem_used in steady state, worst GPU."""
+    """(max - min) / mean of mem_used in steady state, worst GPU; with load stages, the worst stage's steady
+    state (each stage judged on its own)."""
     gpu_mem_cv: float | None = None
-    """CV of mem_used in steady state, worst GPU."""
+    """CV of mem_used in steady state, worst GPU (worst stage with load stages)."""
     latency_drift: float | None = None
     """E2E p95 of the last quarter of steady state / that of the first quarter - 1."""
+    gpu_mem_fluctuation_stage: str | None = None
+    """The load stage whose steady state gave ``gpu_mem_fluctuation``; ``None`` without stages."""
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             "qps_cv": var.qps_cv,
             "gpu_mem_fluctuation": var.gpu_mem_fluctuation,
             "gpu_mem_cv": var.gpu_mem_cv,
+            "gpu_mem_fluctuation_stage": var.gpu_mem_fluctuation_stage,
             "latency_drift": var.latency_drift,
         },
         "resources": {

@@ -155,3 +155,45 @@ def test_a_capture_with_only_gpu_samples_is_placed_on_their_own_span():
     assert result.capture.t0_ns == T0 + 1 * S and result.capture.duration_s == 2.0
     assert result.resources.gpu_mem_used_max_mib == 1200.0
     assert result.notes_for("requests")
+
+
+def _ramp(stage_mib: list[float], wobble_mib: list[float]) -> tuple[list[dict], list[dict]]:
+    """Four 60 s load stages, one request a second; GPU memory sampled every second at the stage's level, with
+    a +-``wobble`` alternation inside the stage."""
+    requests, gpu = [], []
+    for k in range(240):
+        stage = k // 60
+        requests.append(request(f"r{k}", T0 + k * S, [100_000], stage=f"s{stage + 1}@{4 << stage}"))
+        used = stage_mib[stage] + (wobble_mib[stage] if k % 2 else -wobble_mib[stage])
+        gpu.append({"host": "node", "gpu": 0, "t": T0 + k * S, "mem_used_mib": used, "source": "nvml"})
+    return requests, gpu
+
+
+def test_gpu_memory_fluctuation_is_judged_within_each_load_stage():
+    # memory steps up with the load (20 -> 50 GB): a ramp, not fluctuation; inside stages it wobbles +-1 %
+    requests, gpu = _ramp([20_000, 30_000, 40_000, 50_000], [200, 300, 400, 500])
+    result = analyze(build_capture(requests=requests, gpu=gpu), AnalysisOptions(warmup_s=10.0))
+    var = result.stability.variability
+    assert var.gpu_mem_fluctuation == pytest.approx(0.02)  # (max - min) / mean = 2 * wobble / level
+    assert var.gpu_mem_fluctuation_stage in {"s1@4", "s2@8", "s3@16", "s4@32"}
+    gpu_slo = next(s for s in result.slo if s.name == "gpu_mem_fluctuation")
+    assert gpu_slo.passed is True and gpu_slo.note == f"worst stage: {var.gpu_mem_fluctuation_stage}"
+    # the same samples without stages keep the whole-run definition: (50.5 - 19.8) / mean
+    unstaged = [{k: v for k, v in r.items() if k != "stage"} for r in requests]
+    whole = analyze(build_capture(requests=unstaged, gpu=gpu), AnalysisOptions(warmup_s=10.0, cooldown_s=0.0))
+    assert whole.stability.variability.gpu_mem_fluctuation > 0.8
+    assert whole.stability.variability.gpu_mem_fluctuation_stage is None
+
+
+def test_the_worst_stage_is_named_and_fails():
+    requests, gpu = _ramp([20_000, 30_000, 40_000, 50_000], [100, 3_000, 100, 100])
+    result = analyze(build_capture(requests=requests, gpu=gpu), AnalysisOptions(warmup_s=10.0))
+    var = result.stability.variability
+    assert (
+        var.gpu_mem_fluctuation == pytest.approx(6_000 / 30_000) and var.gpu_mem_fluctuation_stage == "s2@8"
+    )
+    assert next(s for s in result.slo if s.name == "gpu_mem_fluctuation").passed is False
+    (finding,) = [
+        f for f in result.findings if f.rule == "unstable" and f.evidence["metric"] == "gpu_mem_fluctuation"
+    ]
+    assert finding.evidence["stage"] == "s2@8" and "stage s2@8" in finding.message

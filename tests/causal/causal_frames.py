@@ -1,15 +1,29 @@
-"""Constructed window grids for the causal and diagnosis unit tests (built through the real adapter)."""
+"""Constructed window grids for the causal and diagnosis unit tests (built through the real adapter), and
+trace files written through the real writer."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recorders.tracefile import TraceWriter
 from traceanalyzer.diagnosis.frame import error_counts, window_frame
 from traceanalyzer.model import DeviceSeries, WindowSeries
+
+
+def write_trace(path: Path, recorder: str, records: Sequence[dict[str, Any]], host: str) -> None:
+    """Records written as ``recorder`` on ``host`` would write them, through the real trace writer."""
+    writer = TraceWriter(path, recorder=recorder, host=host)
+    try:
+        for record in records:
+            writer.write(record)
+    finally:
+        writer.close()
 
 
 def _tuple(values: Sequence[float] | np.ndarray) -> tuple[float | None, ...]:

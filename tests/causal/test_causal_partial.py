@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from causal_frames import write_trace
 
-from recorders.tracefile import TraceWriter
 from traceanalyzer.analysis import analyze
 from traceanalyzer.loader import load_capture
 from traceanalyzer.model import AnalysisOptions
@@ -19,12 +19,7 @@ S = 1_000_000_000
 
 
 def _write(path: Path, recorder: str, records: list[dict[str, Any]]) -> None:
-    writer = TraceWriter(path, recorder=recorder, host="locust-1")
-    try:
-        for record in records:
-            writer.write(record)
-    finally:
-        writer.close()
+    write_trace(path, recorder, records, host="locust-1")
 
 
 def _locust_request(i: int, t_send: int, duration_s: float, error: tuple[str, int] | None) -> dict[str, Any]:

@@ -39,6 +39,16 @@ class DiagnosisOptions:
     leak_min_rise_pct: float = 2.0
     """Least projected rise over the run, in % of total memory (or of the starting level when the total is
     unknown), for a significant climb to count as a leak."""
+    leak_exhaustion_within_s: float = 7 * 24 * 3600.0
+    """A significant climb projected to exhaust memory within this many seconds after the run is a leak,
+    however little it rose during the run."""
+    leak_min_daily_pct: float = 5.0
+    """A significant climb whose slope would consume at least this % of total memory (of the starting level
+    when the total is unknown) per 24 hours is a leak, however little it rose during the run."""
+    leak_min_rise_noise: float = 3.0
+    """The two projections above count only for a steady climb: the fitted rise over the run must be at least
+    this many times the spread of the series around its trend line (robust sd), so that a cache that fills and
+    empties (a sawtooth cut at some phase), or noise that happens to test as a trend, is not projected."""
     leak_critical_s: float = 24 * 3600.0
     """A leak projected to exhaust memory within this many seconds after the run is critical."""
     # queueing

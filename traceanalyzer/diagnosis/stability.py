@@ -67,6 +67,9 @@ def unstable(
                 )
         if attr == "e2e_cv":
             evidence.update({"ttft_cv": variability.ttft_cv, "tpot_cv": variability.tpot_cv})
+        if attr == "gpu_mem_fluctuation" and variability.gpu_mem_fluctuation_stage is not None:
+            evidence["stage"] = variability.gpu_mem_fluctuation_stage
+            message = f"{message[:-1]} in the steady state of stage {variability.gpu_mem_fluctuation_stage}."
         findings.append(finding("unstable", severity, start, end, message, evidence, chart=_chart(attr)))
     return findings, []
 

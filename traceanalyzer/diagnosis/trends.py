@@ -57,10 +57,20 @@ def memory_leak(
     For each GPU and host memory series (window means): Theil-Sen slope (MiB/s) with its 95 % interval,
     and the Mann-Kendall test (Kendall's tau of value vs time). When load itself trends (Mann-Kendall on the
     load at the same instants, ``p < alpha``), the test runs on memory minus a least-squares fit on load, so
-    memory that only follows load (KV cache filling as concurrency rises) is not a leak. A leak is called when
-    ``p < alpha``, ``tau > 0``, the slope's interval lies above zero, and the fitted rise over the run is at
-    least ``leak_min_rise_pct`` % of total memory (of the starting level when the total is unknown).
-    Time to exhaustion = (total - fitted level at the end) / slope. Severity: ``critical`` when that is within
+    memory that only follows load (KV cache filling as concurrency rises) is not a leak. A climb is
+    significant when ``p < alpha``, ``tau > 0`` and the slope's interval lies above zero. A significant climb
+    is a leak when any of these holds (the rate and consequence decide, not only how long the soak ran):
+
+    - the fitted rise over the run is at least ``leak_min_rise_pct`` % of total memory (of the starting level
+      when the total is unknown);
+    - the projected time to exhaustion is within ``leak_exhaustion_within_s`` after the run;
+    - the slope would consume at least ``leak_min_daily_pct`` % of total memory (of the starting level) per
+      24 hours.
+
+    The two projections count only for a steady climb: the fitted rise over the run is at least
+    ``leak_min_rise_noise`` times the robust spread (1.4826 x MAD) of the series around its Theil-Sen line, so
+    that a sawtooth (a cache that fills and empties) cut at some phase is not projected into a leak.
+    Time to exhaustion = (total - level at the end) / slope. Severity: ``critical`` when that is within
     ``leak_critical_s``, else ``warning``.
     """
     findings: list[Finding] = []
@@ -82,10 +92,28 @@ def memory_leak(
         rise = fit.slope * span
         reference = mem.total_mib if mem.total_mib else float(np.median(used[: max(1, used.size // 10)]))
         rise_pct = 100.0 * rise / reference if reference else math.inf
-        if rise_pct < options.leak_min_rise_pct:
-            continue
+        daily_pct = 100.0 * fit.slope * 86_400.0 / reference if reference else math.inf
         end_level = float(np.median(used[-max(1, used.size // 10) :]))
         to_exhaustion = (mem.total_mib - end_level) / fit.slope if mem.total_mib else None
+        residuals = tested - (fit.intercept + fit.slope * t)
+        spread = 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+        steady = rise >= options.leak_min_rise_noise * spread
+        criteria = [
+            name
+            for name, met in (
+                ("rise", rise_pct >= options.leak_min_rise_pct),
+                (
+                    "time_to_exhaustion",
+                    steady
+                    and to_exhaustion is not None
+                    and to_exhaustion <= options.leak_exhaustion_within_s,
+                ),
+                ("daily_rate", steady and daily_pct >= options.leak_min_daily_pct),
+            )
+            if met
+        ]
+        if not criteria:
+            continue
         severity: Severity = (
             "critical"
             if to_exhaustion is not None and to_exhaustion <= options.leak_critical_s
@@ -96,9 +124,10 @@ def memory_leak(
             if to_exhaustion is not None
             else ""
         )
+        of = "total" if mem.total_mib else "its starting level"
         message = (
             f"{mem.name} memory climbed steadily by {fit.slope * 60:.1f} MiB/min "
-            f"({rise_pct:.1f} % of {'total' if mem.total_mib else 'its starting level'} over the run){when}."
+            f"({rise_pct:.1f} % of {of} over the run, {daily_pct:.1f} % per 24 h){when}."
         )
         findings.append(
             finding(
@@ -119,6 +148,9 @@ def memory_leak(
                     "end_mib": end_level,
                     "total_mib": mem.total_mib,
                     "rise_pct": rise_pct,
+                    "daily_pct": daily_pct,
+                    "rise_over_spread": rise / spread if spread > 0 else None,
+                    "criteria": criteria,
                     "time_to_exhaustion_s": to_exhaustion,
                     "load_adjusted": per_load is not None,
                     "mib_per_unit_load": per_load,

@@ -9,7 +9,7 @@
 | ``qps_cv`` | QPS fluctuation (CV of windowed QPS in steady state) | <= ``qps_cv`` |
 | ``error_rate`` | failed / all requests | <= ``error_rate`` (``error_rate_soak`` for a soak) |
 | ``latency_drift`` | soak latency drift, soaks only | <= ``latency_drift`` |
-| ``gpu_mem_fluctuation`` | (max - min) / mean of GPU mem_used, worst GPU | <= ``gpu_mem_fluctuation`` |
+| ``gpu_mem_fluctuation`` | (max - min) / mean of mem_used, worst GPU and stage | <= ``gpu_mem_fluctuation`` |
 | ``cpu_pct`` | mean host CPU (%) | <= ``cpu_pct`` |
 | ``consistency_cosine`` | mean pairwise cosine of answers to one prompt | >= ``consistency_cosine`` |
 
@@ -71,9 +71,12 @@ def slo_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         )
     if slo.gpu_mem_fluctuation is not None:
         value, missing = var.gpu_mem_fluctuation, "no GPU memory samples"
-        results.append(
-            judge("gpu_mem_fluctuation", slo.gpu_mem_fluctuation, value, unit="fraction", missing=missing)
+        result = judge(
+            "gpu_mem_fluctuation", slo.gpu_mem_fluctuation, value, unit="fraction", missing=missing
         )
+        if value is not None and var.gpu_mem_fluctuation_stage is not None:
+            result = dataclasses.replace(result, note=f"worst stage: {var.gpu_mem_fluctuation_stage}")
+        results.append(result)
     if slo.cpu_pct is not None:
         value, missing = analysis.resources.cpu_pct_mean, "no host CPU samples"
         results.append(judge("cpu_pct", slo.cpu_pct, value, unit="%", missing=missing))

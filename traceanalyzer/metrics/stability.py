@@ -9,7 +9,10 @@
   twice. Onset, load at onset and leading indicators are the causal stage's.
 - Variability: CV = population std / mean of E2E (RTV), TTFT and TPOT over successful requests; QPS
   fluctuation from the capacity stage; GPU memory fluctuation = (max - min) / mean and CV of ``mem_used_mib``
-  per GPU over the samples in steady state (every sample when none is), the worst GPU.
+  per GPU over the samples in steady state (every sample when none is), the worst GPU. With load stages,
+  each stage's steady state is judged on its own (each stage's whole span when none has a steady state) and
+  the worst stage is reported, named: memory that rises because the load was raised on purpose is not
+  fluctuation.
 - Soak latency drift = E2E p95 of successful requests completed in the last quarter of the steady windows /
   E2E p95 of those in the first quarter - 1 (needs four or more steady windows).
 """
@@ -24,7 +27,7 @@ import pyarrow as pa
 
 from traceanalyzer.metrics.context import NS, StageContext
 from traceanalyzer.metrics.stats import cv, cv_of, quantile_or_none
-from traceanalyzer.model import Analysis, ErrorClassStats, StabilityResult, Variability
+from traceanalyzer.model import Analysis, ErrorClassStats, StabilityResult, TimeSpan, Variability
 
 
 def _status_counts(statuses: pd.Series) -> dict[str, int]:
@@ -91,34 +94,51 @@ def aggregated_failures(ctx: StageContext) -> dict[str, ErrorClassStats]:
     return out
 
 
-def gpu_memory_fluctuation(ctx: StageContext) -> tuple[float | None, float | None]:
-    """(fluctuation, CV) of GPU ``mem_used_mib`` in steady state, worst GPU (module docstring)."""
+def gpu_memory_fluctuation(ctx: StageContext) -> tuple[float | None, float | None, str | None]:
+    """(fluctuation, CV, stage) of GPU ``mem_used_mib`` in steady state, worst GPU and, with load stages,
+    worst stage (module docstring); ``stage`` names the stage of the worst fluctuation, ``None`` without
+    stages."""
     table: pa.Table = ctx.capture.gpu
     if table.num_rows == 0 or "mem_used_mib" not in table.column_names:
-        return None, None
+        return None, None, None
     cols = [c for c in ("host", "gpu", "uuid") if c in table.column_names]
     frame = table.select(["t", "mem_used_mib", *cols]).to_pandas()
     frame = frame.dropna(subset=["t", "mem_used_mib"])
     frame["t_s"] = (frame["t"].astype("int64") - ctx.t0_ns) / NS
-    in_steady = np.zeros(len(frame), dtype=bool)
-    for span in ctx.steady_spans:
-        in_steady |= (frame["t_s"] >= span.start_s).to_numpy() & (frame["t_s"] <= span.end_s).to_numpy()
-    if in_steady.any():
-        frame = frame[in_steady]
+    t_s = frame["t_s"].to_numpy()
+
+    def within(spans: tuple[TimeSpan, ...]) -> list[tuple[str | None, np.ndarray]]:
+        parts = [(span.stage, (t_s >= span.start_s) & (t_s <= span.end_s)) for span in spans]
+        return [(stage, inside) for stage, inside in parts if inside.any()]
+
+    if ctx.stages:
+        steady_spans = tuple(span for span in ctx.steady_spans if span.stage is not None)
+        parts = within(steady_spans) or within(ctx.stage_spans)
+    else:
+        in_steady = np.zeros(len(frame), dtype=bool)
+        for _, inside in within(ctx.steady_spans):
+            in_steady |= inside
+        parts = [(None, in_steady)] if in_steady.any() else []
+    if not parts:
+        parts = [(None, np.ones(len(frame), dtype=bool))]
     worst_fluct: float | None = None
     worst_cv: float | None = None
-    keys = [frame[c].astype("string").fillna("") for c in cols] or [np.zeros(len(frame))]
-    for _, group in frame.groupby(keys, dropna=False):
-        used = group["mem_used_mib"].to_numpy(dtype=float)
-        mean = float(used.mean())
-        if mean <= 0:
-            continue
-        fluct = float((used.max() - used.min()) / mean)
-        worst_fluct = fluct if worst_fluct is None else max(worst_fluct, fluct)
-        value = cv(used)
-        if value is not None:
-            worst_cv = value if worst_cv is None else max(worst_cv, value)
-    return worst_fluct, worst_cv
+    worst_stage: str | None = None
+    for stage, inside in parts:
+        part = frame[inside]
+        keys = [part[c].astype("string").fillna("") for c in cols] or [np.zeros(len(part))]
+        for _, group in part.groupby(keys, dropna=False):
+            used = group["mem_used_mib"].to_numpy(dtype=float)
+            mean = float(used.mean())
+            if mean <= 0:
+                continue
+            fluct = float((used.max() - used.min()) / mean)
+            if worst_fluct is None or fluct > worst_fluct:
+                worst_fluct, worst_stage = fluct, stage
+            value = cv(used)
+            if value is not None:
+                worst_cv = value if worst_cv is None else max(worst_cv, value)
+    return worst_fluct, worst_cv, worst_stage
 
 
 def latency_drift(ctx: StageContext) -> float | None:
@@ -142,7 +162,7 @@ def stability_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     total = len(frame)
     failed = int((~frame["ok"]).sum())
     steady_requests = frame[frame["w_send"].isin(np.flatnonzero(ctx.steady))]
-    fluctuation, mem_cv = gpu_memory_fluctuation(ctx)
+    fluctuation, mem_cv, mem_stage = gpu_memory_fluctuation(ctx)
     variability = Variability(
         e2e_cv=cv_of(analysis.latency.e2e_s),
         ttft_cv=cv_of(analysis.latency.ttft_s),
@@ -150,6 +170,7 @@ def stability_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         qps_cv=analysis.capacity.qps.cv,
         gpu_mem_fluctuation=fluctuation,
         gpu_mem_cv=mem_cv,
+        gpu_mem_fluctuation_stage=mem_stage,
         latency_drift=latency_drift(ctx),
     )
     stability = StabilityResult(
