@@ -10,6 +10,7 @@ Example::
             client = openai.OpenAI(base_url=sim.base_url, api_key="unused")
             ...                         # sim.metrics_url, sim.dcgm_url, sim.model for the others
         records = sim.truth_records()   # after the block: the server has stopped, the file is complete
+        # inside the block, name the records you need: sim.truth_records(wait_for=response_ids)
 
 What it does:
 
@@ -23,7 +24,9 @@ What it does:
   process first (a bad key raises ``BadInputError`` at once) and passed as ``--set section.key=value``
   options. ``extra_args`` are appended to the command line as they are (e.g. ``["--loop", "asyncio"]``).
 - ``truth``: where the server writes its ground-truth JSONL (``docs/simserver.md`` has the format); it is
-  complete once the block has exited.
+  complete once the block has exited. Inside the block, ``handle.truth_records(wait_for=ids)`` waits
+  (bounded) for the records of the requests the caller has seen end: the server writes a record when it
+  has finished with the request, a moment after the client may have seen the response end.
 - On exit: SIGTERM, then SIGKILL after ``stop_timeout`` seconds. Server stdout/stderr go to temporary files;
   ``handle.log()`` returns stderr (useful in an assertion message).
 
@@ -45,7 +48,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,12 +95,47 @@ class SimServerHandle:
         except OSError:
             return ""
 
-    def truth_records(self) -> list[dict[str, Any]]:
-        """The ``sim_truth`` records of the truth file (complete once the server has stopped)."""
+    def truth_records(
+        self, wait_for: Iterable[str | None] = (), *, at_least: int = 0, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """The ``sim_truth`` records of the truth file so far.
+
+        The server writes a request's record when it has finished with the request, which can be a moment
+        after the client saw the end of the response; while the server runs, only complete lines are read.
+        ``wait_for``: response ids whose records the caller needs (``None`` entries are ignored); the call
+        polls until the file holds every one of them, for at most ``timeout`` seconds while the server runs
+        (once it has stopped the file is complete and nothing is waited for), and raises ``AssertionError``
+        naming the missing ids otherwise. ``at_least``: the same for a number of records, for callers that
+        know how many requests the server saw but not their ids.
+        """
+        needed = {i for i in wait_for if i is not None}
+        deadline = time.monotonic() + timeout
+        while True:
+            running = self.process.poll() is None  # before reading: a stopped server's file is complete
+            records = self._read_truth(complete_lines_only=running)
+            missing = needed - {r.get("id") for r in records}
+            if not missing and len(records) >= at_least:
+                return records
+            if not running or time.monotonic() >= deadline:
+                state = f"waited {timeout:g} s" if running else "the server has stopped"
+                if missing:
+                    shown = ", ".join(sorted(missing)[:5]) + (", ..." if len(missing) > 5 else "")
+                    what = f"no record of {len(missing)} request(s) the client finished: {shown}"
+                else:
+                    what = f"{len(records)} records, fewer than the {at_least} requests the client finished"
+                raise AssertionError(
+                    f"the simulated server's truth file {self.truth_path} has {what} ({state})"
+                )
+            time.sleep(0.02)
+
+    def _read_truth(self, *, complete_lines_only: bool) -> list[dict[str, Any]]:
         if self.truth_path is None or not self.truth_path.exists():
             return []
+        text = self.truth_path.read_text(encoding="utf-8")
+        if complete_lines_only:
+            text = text[: text.rfind("\n") + 1]  # a line being written is read next time
         records = []
-        for line in self.truth_path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             if line.strip():
                 record = json.loads(line)
                 if record.get("type") == "sim_truth":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,11 @@ def fast_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServerHand
         yield sim
 
 
-def truth_by_id(sim: SimServerHandle) -> dict[str, dict[str, Any]]:
-    """The server's ground truth so far (the file is flushed per record), keyed by response id."""
-    return {t["id"]: t for t in sim.truth_records()}
+def truth_by_id(sim: SimServerHandle, records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The server's ground truth, keyed by response id, once it holds every one of ``records`` (the client's
+    request records; the server writes its record a moment after the client may have seen the end)."""
+    wanted = [r.get("response_id") for r in records]
+    return {t["id"]: t for t in sim.truth_records(wait_for=wanted)}
 
 
 # -- a deliberately misbehaving server -----------------------------------------------------------------------

@@ -146,7 +146,7 @@ def test_sigterm_mid_run_accounts_for_every_request(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 0, stderr
     records = requests_of(out)
-    truth = truth_by_id(sim)
+    truth = truth_by_id(sim, records)
     assert len({r["id"] for r in records}) == len(records) >= 12
     seen_by_server = {r["response_id"] for r in records}
     assert set(truth) <= seen_by_server  # every request the server saw has its record: none lost

@@ -81,7 +81,7 @@ def test_rejections_and_in_stream_errors(tmp_path: Path) -> None:
         result = collect(sim.base_url, sim.model, out, concurrency=4, requests=60, max_tokens=10)
     records = requests_of(out)
     assert result.sent == len(records) == 60
-    seen = check_against_truth(records, truth_by_id(sim))
+    seen = check_against_truth(records, truth_by_id(sim, records))
     assert {None, "rate_limited", "context_length", "client_4xx", "stream_broken"} <= seen
 
 
@@ -104,7 +104,7 @@ def test_out_of_memory_then_dead_engine(tmp_path: Path) -> None:
             extra_body={"ignore_eos": True},
         )
     records = requests_of(out)
-    seen = check_against_truth(records, truth_by_id(sim))
+    seen = check_against_truth(records, truth_by_id(sim, records))
     assert {"oom", "server_5xx"} <= seen
     first_oom = min(r["t_end"] for r in records if (r["error"] or {}).get("class") == "oom")
     first_5xx = min(r["t_end"] for r in records if (r["error"] or {}).get("class") == "server_5xx")
@@ -123,7 +123,9 @@ def test_client_ttft_and_total_timeouts(tmp_path: Path) -> None:
         fine = collect(
             sim.base_url, sim.model, tmp_path / "ok.jsonl", requests=2, max_tokens=3, ttft_timeout_s=5.0
         )
-    truth = truth_by_id(sim)
+    truth = truth_by_id(
+        sim, [r for name in ("ttft", "total", "ok") for r in requests_of(tmp_path / f"{name}.jsonl")]
+    )
     assert dict(ttft.errors) == {"timeout": 2} and dict(total.errors) == {"timeout": 2} and fine.ok == 2
     for rec in requests_of(tmp_path / "ttft.jsonl"):
         assert "TTFT" in rec["error"]["message"] and rec["t_first"] is None and rec["chunks_us"] == []
@@ -237,8 +239,8 @@ def test_in_flight_requests_are_aborted_after_the_grace_period(tmp_path: Path) -
         result = collect(
             sim.base_url, sim.model, out, concurrency=3, duration_s=0.5, grace_s=0.2, max_tokens=50
         )
-    truth = truth_by_id(sim)
     records = requests_of(out)
+    truth = truth_by_id(sim, records)
     assert dict(result.errors) == {"aborted": 3} and len(records) == 3
     for rec in records:
         t = truth[rec["response_id"]]

@@ -52,7 +52,7 @@ def test_success_records_match_the_truth(fast_sim: SimServerHandle, tmp_path: Pa
     )
     assert (result.sent, result.ok, dict(result.errors)) == (9, 9, {})
     lines = [r for r in requests_of(out)]
-    truth = truth_by_id(fast_sim)
+    truth = truth_by_id(fast_sim, lines)
     assert len(lines) == 9
     assert len({r["id"] for r in lines}) == 9
     for rec in lines:
@@ -111,8 +111,10 @@ def test_completions_api_and_no_text(fast_sim: SimServerHandle, tmp_path: Path) 
         max_tokens=5,
         no_text=True,
     )
-    truth = truth_by_id(fast_sim)
-    for rec in requests_of(out):
+    records = requests_of(out)
+    truth = truth_by_id(fast_sim, records)
+    assert len(records) == 2
+    for rec in records:
         t = truth[rec["response_id"]]
         assert rec["api"] == t["api"] == "completions"
         assert rec["response_id"].startswith("cmpl-")

@@ -47,8 +47,11 @@ PROMPTS = [
 ]
 
 
-def _truth(sim: Any) -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in sim.truth_records()}
+def _truth(sim: Any, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The server's truth once it holds a record of each of ``records`` (by response id where they have one,
+    else by count): the server writes a record a moment after the client may have seen the response end."""
+    ids = [r.get("response_id") for r in records]
+    return {r["id"]: r for r in sim.truth_records(wait_for=ids, at_least=len(records))}
 
 
 def _headless(sim: Any, *extra: str) -> list[str]:
@@ -121,7 +124,9 @@ def test_plain_locustfile_csvs_and_request_log(tmp_path: Path, sim_with_errors: 
         "context_length": "client_4xx",
         "stream_error": "server_5xx",
     }
-    expected = Counter(plain_class[t["outcome"]] for t in _truth(sim).values() if t["outcome"] != "ok")
+    expected = Counter(
+        plain_class[t["outcome"]] for t in _truth(sim, requests).values() if t["outcome"] != "ok"
+    )
     classes = Counter(r["error"]["class"] for r in requests if r["error"])
     assert set(classes) == set(expected) == {"rate_limited", "client_4xx", "server_5xx"}
     assert all(0 <= expected[c] - classes[c] <= 4 for c in expected), (classes, expected)
@@ -200,7 +205,7 @@ def _check_llmuser_run(tmp_path: Path, sim: Any, imports: list[Path]) -> list[di
     assert final[("POST", "/completions")] == (len(completions), sum(1 for r in completions if r["error"]))
     assert final[("TTFT", "/completions")][0] == sum(1 for r in completions if r["error"] is None)
     _check_impatient(impatient, final)
-    _check_llm_records(records + completions, _truth(sim))
+    _check_llm_records(records + completions, _truth(sim, records + completions))
     result = _import(imports, tmp_path / "trace")
     _check_against_locust(result, tmp_path / "trace", final, "POST")
     assert result.pseudo_rows == {"TTFT (stats)": 2}  # one TTFT row per endpoint

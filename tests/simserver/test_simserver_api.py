@@ -181,7 +181,9 @@ def test_truth_file_matches_what_the_client_saw(tmp_path: Path) -> None:
         _, headers, lines, times = _raw_stream(f"{sim.base_url}/chat/completions", body)
         bad = {**body, "model": "missing"}
         bad_status, bad_headers, _, _ = _raw_stream(f"{sim.base_url}/chat/completions", bad)
-    records = {r["id"]: r for r in sim.truth_records()}
+    records = {
+        r["id"]: r for r in sim.truth_records(wait_for=[headers["x-request-id"], bad_headers["x-request-id"]])
+    }
     assert set(records) == {headers["x-request-id"], bad_headers["x-request-id"]}
     ok = records[headers["x-request-id"]]
     assert ok["outcome"] == "ok" and ok["status"] == 200 and ok["finish_reason"] == "stop"
@@ -248,7 +250,7 @@ def test_client_gone_mid_stream_frees_the_engine(tmp_path: Path) -> None:
                 if s.name == "vllm:num_requests_running"
             )
     assert running == 0
-    record = next(r for r in sim.truth_records() if r["id"] == rid)
+    record = next(r for r in sim.truth_records(wait_for=[rid]) if r["id"] == rid)
     assert record["outcome"] == "client_disconnected" and 0 < record["output_tokens"] < 400
 
 
