@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test check bench clean
+.PHONY: setup demo test check bench wheel clean
 
 setup: $(STAMP)
 
@@ -36,8 +36,15 @@ check: $(STAMP)
 	$(BIN)/ruff format --check traceanalyzer recorders reports tests benchmarks
 	$(BIN)/mypy traceanalyzer recorders reports
 
+# A wheel of this checkout for a capture host: copy dist/*.whl over and
+#   pip install 'llm_traceanalyzer-VERSION-py3-none-any.whl[record]'
+wheel: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+	@ls dist/*.whl
+
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(TMPROOT) demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TMPROOT) demo dist .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from traceanalyzer.distribution import installed_version
+
 SCHEMA_VERSION = 1
 
 REDACTED = "<redacted>"
@@ -55,12 +57,7 @@ def _is_secret_key(key: str) -> bool:
 
 def tool_version() -> str:
     """The installed traceanalyzer version (``0+unknown`` when running from a bare source tree)."""
-    try:
-        from importlib.metadata import version
-
-        return version("traceanalyzer")
-    except Exception:  # pragma: no cover - only without an installed distribution
-        return "0+unknown"
+    return installed_version()
 
 
 def clock_anchor(tries: int = 9) -> tuple[int, int]:

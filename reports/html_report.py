@@ -12,12 +12,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from reports.registry import Document, Renderer, RenderOptions, register
+from traceanalyzer.distribution import install_hint
 from traceanalyzer.errors import UsageError
 
 if TYPE_CHECKING:
     import jinja2
 
-INSTALL_HINT = "reports need the 'report' extra: pip install 'traceanalyzer[report]'"
+INSTALL_HINT = f"reports need the 'report' extra: {install_hint('report')}"
 
 
 def require_report_extra() -> None:

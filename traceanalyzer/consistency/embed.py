@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from traceanalyzer.distribution import install_hint
 from traceanalyzer.errors import UsageError
 
-INSTALL_HINT = "install traceanalyzer[consistency] for semantic similarity"
+INSTALL_HINT = f"install the consistency extra for semantic similarity: {install_hint('consistency')}"
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 ENCODE_BATCH = 32
 """Texts per forward pass."""
