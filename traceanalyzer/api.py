@@ -63,8 +63,8 @@ def analysis_options(
     """``options`` (default: :class:`~traceanalyzer.model.AnalysisOptions`) with ``overrides`` applied.
 
     ``overrides`` are named as the fields of ``AnalysisOptions``; an unknown name is a
-    :class:`~traceanalyzer.errors.UsageError` listing the known ones. ``slo`` is a ``SloThresholds``, a mapping
-    of its field names, or the path of a TOML file with an ``[slo]`` table.
+    :class:`~traceanalyzer.errors.UsageError` listing the known ones. ``slo`` is a ``SloThresholds``, a
+    mapping of its field names, or the path of a TOML file with an ``[slo]`` table.
     """
     from traceanalyzer.model import AnalysisOptions, SloThresholds
 
@@ -82,7 +82,9 @@ def analysis_options(
             slo_known = {f.name for f in dataclasses.fields(SloThresholds)}
             bad = sorted(set(slo) - slo_known)
             if bad:
-                raise UsageError(f"unknown SLO(s) {', '.join(bad)}; known SLOs: {', '.join(sorted(slo_known))}")
+                raise UsageError(
+                    f"unknown SLO(s) {', '.join(bad)}; known SLOs: {', '.join(sorted(slo_known))}"
+                )
             overrides["slo"] = dataclasses.replace(base.slo, **dict(slo))
         else:
             from traceanalyzer.slo import load_slo_file
@@ -136,7 +138,9 @@ def analyze(
     opts = analysis_options(options, slo=slo, **overrides)
     if isinstance(source, Capture):
         if clock_offsets is not None:
-            raise UsageError("clock_offsets apply while loading: pass them to load(), or give analyze() paths")
+            raise UsageError(
+                "clock_offsets apply while loading: pass them to load(), or give analyze() paths"
+            )
         return run_stages(source, opts)
     capture = load(source, lenient=lenient, clock_offsets=opts.clock_offsets_ns or None, cache=cache)
     return run_stages(capture, with_embedding_cache(opts, source) if cache else opts)

@@ -629,7 +629,7 @@ class Analysis:
         return windows_frame(self)
 
     def to_json(self, *, full: bool = False, indent: int | None = 2) -> str:
-        """The summary@1 JSON (the contract ``traceanalyzer analyze --json`` writes; docs/summary.schema.json).
+        """The summary@1 JSON, what ``traceanalyzer analyze --json`` writes (docs/summary.schema.json).
 
         ``full=True`` adds one key, ``analysis``, holding every field of this result (schema
         ``traceanalyzer/analysis@1``: per-window series, distributions, slowest requests, ...), so that
@@ -656,7 +656,8 @@ class Analysis:
 # -- reading a saved result back -------------------------------------------------------------------------
 def analysis_from_dict(data: Mapping[str, Any]) -> Analysis:
     """Rebuild an :class:`Analysis` from :meth:`Analysis.to_dict` output (e.g. a saved JSON file)."""
-    return _build(Analysis, data)
+    analysis: Analysis = _build(Analysis, data)
+    return analysis
 
 
 def _build(tp: Any, value: Any) -> Any:

@@ -96,7 +96,9 @@ def from_json(source: str | bytes | os.PathLike[str]) -> Analysis:
         if data.get("schema") == SUMMARY_SCHEMA:
             return analysis_from_summary(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BadInputError(f"a {data.get('schema')} document with a missing or bad key: {exc}", path=where) from exc
+        raise BadInputError(
+            f"a {data.get('schema')} document with a missing or bad key: {exc}", path=where
+        ) from exc
     raise BadInputError(
         f"schema {data.get('schema')!r}: expected {SUMMARY_SCHEMA} or {ANALYSIS_SCHEMA}", path=where
     )
@@ -231,7 +233,9 @@ def analysis_from_summary(data: Mapping[str, Any]) -> Analysis:
             max_sustainable=_point(capacity["max_sustainable"]),
         ),
         stability=StabilityResult(
-            error_rate=data["error_rate"], error_rate_steady=None, variability=Variability(**data["variability"])
+            error_rate=data["error_rate"],
+            error_rate_steady=None,
+            variability=Variability(**data["variability"]),
         ),
         resources=ResourceSummary(**data["resources"]),
         timeseries=WindowSeries(window_s=data["window_s"]),
@@ -270,7 +274,10 @@ def analysis_from_summary(data: Mapping[str, Any]) -> Analysis:
             for s in data["slo"]
         ),
         inventory=InventoryInfo(
-            files=tuple(FileRecord(path=f["path"], records=f["records"], skipped=f["skipped"]) for f in inventory["files"]),
+            files=tuple(
+                FileRecord(path=f["path"], records=f["records"], skipped=f["skipped"])
+                for f in inventory["files"]
+            ),
             skipped_lines=inventory["skipped_lines"],
             unknown_types=dict(inventory["unknown_types"]),
             duplicate_request_ids=inventory["duplicate_request_ids"],

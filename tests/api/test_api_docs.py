@@ -30,6 +30,13 @@ def test_the_walk_through_runs(tmp_path, monkeypatch, capsys):
             pytest.fail(f"docs/api.md block {number} failed: {exc!r}\n{block}")
     out = capsys.readouterr().out
     assert "request records" in out and "TTFT p95" in out
-    for made in ("ttft.png", "baseline.pdf", "baseline.html", "compare.html", "summary.json", "restored.html"):
+    for made in (
+        "ttft.png",
+        "baseline.pdf",
+        "baseline.html",
+        "compare.html",
+        "summary.json",
+        "restored.html",
+    ):
         assert (tmp_path / made).stat().st_size > 1000, made
     assert (tmp_path / "baseline.pdf").read_bytes().startswith(b"%PDF")

@@ -1,5 +1,5 @@
-"""The Python API on every bundled sample: the CLI gives the same summary, ``requests_frame()`` agrees with it,
-and an analysis survives ``to_json`` / ``from_json``."""
+"""The Python API on every bundled sample: the CLI gives the same summary, ``requests_frame()`` agrees
+with it, and an analysis survives ``to_json`` / ``from_json``."""
 
 from __future__ import annotations
 
@@ -94,7 +94,9 @@ def test_json_round_trips(name, tmp_path):
     from_summary = ta.Analysis.from_json(text)
     assert from_summary.to_json() == text
     assert from_summary.capacity.good_requests == analysis.capacity.good_requests
-    assert [lv.failed for lv in from_summary.capacity.levels] == [lv.failed for lv in analysis.capacity.levels]
+    assert [lv.failed for lv in from_summary.capacity.levels] == [
+        lv.failed for lv in analysis.capacity.levels
+    ]
     # the full document: the analysis itself, from text and from a file
     full = analysis.to_json(full=True)
     data = json.loads(full)
@@ -117,7 +119,10 @@ def test_compare_from_captures_equals_compare_of_analyses():
         "baseline": "",
         "candidate": "",
     }
-    assert (by_paths.baseline_name, by_paths.candidate_name) == ("regression-baseline", "regression-candidate")
+    assert (by_paths.baseline_name, by_paths.candidate_name) == (
+        "regression-baseline",
+        "regression-candidate",
+    )
     assert comparison.regressions, "the bundled candidate is a regression"
     assert comparison.metric("ttft_p95").test is not None  # per-request tests ran
     # read back from summaries: the same metrics, latency tests skipped
@@ -131,7 +136,7 @@ def test_compare_from_captures_equals_compare_of_analyses():
 def test_from_json_rejects_other_documents(tmp_path):
     bad = tmp_path / "other.json"
     bad.write_text('{"schema": "something/else@1"}', encoding="utf-8")
-    with pytest.raises(ta.BadInputError, match="other.json"):
+    with pytest.raises(ta.BadInputError, match=r"other\.json"):
         ta.Analysis.from_json(bad)
     with pytest.raises(ta.BadInputError, match="not JSON"):
         ta.Analysis.from_json(b"{nope")

@@ -7,7 +7,6 @@ printed; ``-o`` renders the comparison (``.html``, ``.pdf``, ``.json``).
 
 from __future__ import annotations
 
-
 import click
 
 from traceanalyzer.cli.options import CaptureSettings, analysis_options

@@ -17,7 +17,7 @@ import click
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 
 if TYPE_CHECKING:
-    pass
+    from traceanalyzer.api import Output
 
 
 def echo_written(path: Path, seconds: float) -> None:
@@ -59,7 +59,7 @@ def report(
     from reports import plan_outputs
     from traceanalyzer.api import analyze, render
 
-    files = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
+    files: list[Output] = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
     plan_outputs(files)  # fail on a bad output before the analysis runs
     result = analyze(settings.load(capture), settings.options_for(capture))
     render(result, files, title=title, on_written=echo_written)

@@ -84,7 +84,11 @@ def consistency_from_summary(data: Mapping[str, Any] | None) -> ConsistencyResul
         else Drift(
             groups=drift["groups"],
             early_vs_late=CosineStats(
-                drift["pairs"], drift["mean_cosine"], drift["min_cosine"], drift["share_above_threshold"], None
+                drift["pairs"],
+                drift["mean_cosine"],
+                drift["min_cosine"],
+                drift["share_above_threshold"],
+                None,
             ),
             all_pairs_mean=drift["all_pairs_mean_cosine"],
             worst_group=None if worst is None else worst["prompt_id"],
@@ -96,7 +100,11 @@ def consistency_from_summary(data: Mapping[str, Any] | None) -> ConsistencyResul
             hosts=tuple(across["hosts"]),
             groups=across["groups"],
             across=CosineStats(
-                across["pairs"], across["mean_cosine"], across["min_cosine"], across["share_above_threshold"], None
+                across["pairs"],
+                across["mean_cosine"],
+                across["min_cosine"],
+                across["share_above_threshold"],
+                None,
             ),
             same_host=CosineStats(0, across["same_host_mean_cosine"], None, None, None),
             per_host={
