@@ -90,6 +90,10 @@ def analysis_options(
             from traceanalyzer.slo import load_slo_file
 
             overrides["slo"] = load_slo_file(str(slo))
+    floats = {f.name for f in dataclasses.fields(AnalysisOptions) if f.type == "float"}
+    for name, value in overrides.items():
+        if name in floats and isinstance(value, int) and not isinstance(value, bool):
+            overrides[name] = float(value)  # window_s=10 means 10.0 s, as on the command line
     result = dataclasses.replace(base, **overrides) if overrides else base
     if result.window_s <= 0:
         raise UsageError(f"--window must be positive, not {result.window_s:g}")

@@ -74,6 +74,7 @@ def test_keyword_options_map_onto_analysis_options():
 
     options = analysis_options(window_s=30, soak=True, slo={"ttft_p95_s": 0.5})
     assert (options.window_s, options.soak, options.slo.ttft_p95_s) == (30, True, 0.5)
+    assert isinstance(options.window_s, float)
     assert options.slo.tpot_p95_s == AnalysisOptions().slo.tpot_p95_s
     base = AnalysisOptions(warmup_s=5)
     assert analysis_options(base, cooldown_s=1) == dataclasses.replace(base, cooldown_s=1)
