@@ -35,6 +35,7 @@ check: $(STAMP)
 	$(BIN)/ruff check traceanalyzer recorders reports tests benchmarks
 	$(BIN)/ruff format --check traceanalyzer recorders reports tests benchmarks
 	$(BIN)/mypy traceanalyzer recorders reports
+	$(BIN)/mypy --strict --follow-imports=silent traceanalyzer/__init__.py traceanalyzer/api.py traceanalyzer/frames.py traceanalyzer/restore.py traceanalyzer/model.py
 
 # A wheel of this checkout for a capture host: copy dist/*.whl over and
 #   pip install 'llm_traceanalyzer-VERSION-py3-none-any.whl[record]'

@@ -14,6 +14,7 @@ names and checking output paths stays cheap and happens before any analysis runs
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,7 +103,9 @@ def renderer_for_path(path: str | Path) -> Renderer:
     )
 
 
-def plan_outputs(outputs: Iterable[str | Path | tuple[str, str | Path]]) -> list[tuple[Renderer, Path]]:
+def plan_outputs(
+    outputs: Iterable[str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]],
+) -> list[tuple[Renderer, Path]]:
     """Resolve every output to its renderer before any work, so a bad name fails fast.
 
     An output is a path (the format follows its extension) or ``(format name, path)``. Two outputs naming the
@@ -113,7 +116,7 @@ def plan_outputs(outputs: Iterable[str | Path | tuple[str, str | Path]]) -> list
         if isinstance(item, tuple):
             plan.append((get_renderer(item[0]), Path(item[1])))
         else:
-            plan.append((renderer_for_path(item), Path(item)))
+            plan.append((renderer_for_path(Path(item)), Path(item)))
     seen: set[Path] = set()
     for _, path in plan:
         resolved = path.resolve()

@@ -16,6 +16,7 @@ from traceanalyzer.consistency.stage import consistency_stage
 from traceanalyzer.diagnosis.stage import diagnosis_stage
 from traceanalyzer.distribution import installed_version
 from traceanalyzer.errors import UsageError
+from traceanalyzer.frames import keep_requests
 from traceanalyzer.metrics.breakdown import breakdown_stage
 from traceanalyzer.metrics.capacity import capacity_stage
 from traceanalyzer.metrics.context import Stage, StageContext, prepare
@@ -142,7 +143,8 @@ def initial_analysis(ctx: StageContext) -> Analysis:
 def analyze(
     capture: Capture, options: AnalysisOptions | None = None, stages: Sequence[Stage] | None = None
 ) -> Analysis:
-    """Run every stage of :data:`STAGES` (or ``stages``) over a loaded capture."""
+    """Run every stage of :data:`STAGES` (or ``stages``) over a loaded capture. The result keeps the
+    per-request data (``Analysis.requests_frame()``)."""
     opts = options or AnalysisOptions()
     if opts.window_s <= 0:
         raise UsageError(f"--window must be positive, not {opts.window_s:g}")
@@ -153,4 +155,4 @@ def analyze(
             analysis = stage(ctx, analysis)
     finally:
         ctx.close()
-    return dataclasses.replace(analysis, notes=tuple(ctx.notes))
+    return keep_requests(dataclasses.replace(analysis, notes=tuple(ctx.notes)), ctx)

@@ -23,7 +23,7 @@ Significance tests (:mod:`traceanalyzer.significance`):
   two-proportion z-test, ``z = (p_c - p_b) /
   sqrt(p (1 - p) (1/n_b + 1/n_c))`` with the pooled ``p = (x_b + x_c) / (n_b + n_c)``; two-sided p-value.
 
-Per-request samples are taken inside the analysis by one extra stage (:func:`analyze_with_samples`), so the
+Per-request samples come from the per-request data an analysis keeps (:func:`request_samples`), so the
 tests see every request, not the downsampled distributions the report draws.
 """
 
@@ -44,7 +44,6 @@ from traceanalyzer.significance import SignificanceTest, mann_whitney, two_propo
 
 if TYPE_CHECKING:
     from traceanalyzer.loader import Capture
-    from traceanalyzer.metrics.context import StageContext
 
 Better = Literal["lower", "higher"]
 Status = Literal[
@@ -121,29 +120,34 @@ def _finite(values: npt.ArrayLike) -> FloatArray:
     return arr[np.isfinite(arr)]
 
 
+def request_samples(analysis: Analysis) -> RequestSamples | None:
+    """The per-request values of an analysis's successful requests; ``None`` for an analysis read back from
+    JSON (it keeps no per-request data)."""
+    from traceanalyzer.frames import request_data
+    from traceanalyzer.metrics.latency import e2e_s, tpot_s, tps_per_request, ttft_s
+
+    data = request_data(analysis)
+    if data is None:
+        return None
+    ok = data.frame[data.frame["ok"]]
+    return RequestSamples(
+        ttft_s=_finite(ttft_s(ok)),
+        tpot_s=_finite(tpot_s(ok)),
+        e2e_s=_finite(e2e_s(ok)),
+        tps_per_request=_finite(tps_per_request(ok)),
+    )
+
+
 def analyze_with_samples(
     capture: Capture, options: AnalysisOptions | None = None
 ) -> tuple[Analysis, RequestSamples]:
-    """``analyze`` plus the per-request latencies the tests need, taken by one extra, read-only stage."""
-    from traceanalyzer.analysis import STAGES, analyze
-    from traceanalyzer.metrics.latency import e2e_s, tpot_s, tps_per_request, ttft_s
+    """``analyze`` plus the per-request latencies the tests need (:func:`request_samples`)."""
+    from traceanalyzer.analysis import analyze
 
-    taken: list[RequestSamples] = []
-
-    def samples_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
-        ok = ctx.ok
-        taken.append(
-            RequestSamples(
-                ttft_s=_finite(ttft_s(ok)),
-                tpot_s=_finite(tpot_s(ok)),
-                e2e_s=_finite(e2e_s(ok)),
-                tps_per_request=_finite(tps_per_request(ok)),
-            )
-        )
-        return analysis
-
-    analysis = analyze(capture, options, stages=[*STAGES, samples_stage])
-    return analysis, taken[0]
+    analysis = analyze(capture, options)
+    samples = request_samples(analysis)
+    assert samples is not None  # a fresh analysis keeps its requests
+    return analysis, samples
 
 
 def steady_windows(analysis: Analysis, series: str) -> FloatArray:
@@ -310,10 +314,12 @@ class Comparison:
 
     @property
     def regressions(self) -> tuple[MetricDelta, ...]:
+        """The metrics flagged ``regression``, in report order."""
         return tuple(m for m in self.metrics if m.status == "regression")
 
     @property
     def improvements(self) -> tuple[MetricDelta, ...]:
+        """The metrics flagged ``improvement``, in report order."""
         return tuple(m for m in self.metrics if m.status == "improvement")
 
     def metric(self, key: str) -> MetricDelta:

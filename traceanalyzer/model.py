@@ -18,14 +18,18 @@ computes it (``traceanalyzer/metrics/``), and collected in ``docs/metrics.md``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from traceanalyzer.consistency.results import ConsistencyResult
 from traceanalyzer.consistency.robustness import RobustnessVerdict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ANALYSIS_SCHEMA = "traceanalyzer/analysis@1"
 
@@ -537,6 +541,9 @@ class WindowSeries:
 
 @dataclass(frozen=True)
 class SloResult:
+    """One SLO judged: the measured ``value`` against ``threshold`` (``comparison``); ``passed`` is ``None``
+    when it was not measured."""
+
     name: str
     threshold: float
     value: float | None
@@ -608,11 +615,52 @@ class Analysis:
         """Reasons recorded for ``section`` (``"not measured: ..."``)."""
         return tuple(n.reason for n in self.notes if n.section == section)
 
+    def requests_frame(self) -> pd.DataFrame:
+        """One row per request (pandas), failures included: ids, host, model, scenario, stage, ``t_send`` as
+        a UTC ``Timestamp``, ``ttft_s``, ``tpot_s``, ``e2e_s``, ``output_tokens``, ``ok``, ``error_class``
+        (:func:`traceanalyzer.frames.requests_frame`). Only an analysis made from a capture has it; one read
+        back with :meth:`from_json` raises :class:`~traceanalyzer.errors.UsageError`."""
+        from traceanalyzer.frames import requests_frame
+
+        return requests_frame(self)
+
+    def windows_frame(self) -> pd.DataFrame:
+        """One row per window (pandas): every per-window series the report draws, resources included
+        (:func:`traceanalyzer.frames.windows_frame`)."""
+        from traceanalyzer.frames import windows_frame
+
+        return windows_frame(self)
+
+    def to_json(self, *, full: bool = False, indent: int | None = 2) -> str:
+        """The summary@1 JSON, what ``traceanalyzer analyze --json`` writes (docs/summary.schema.json).
+
+        ``full=True`` adds one key, ``analysis``, holding every field of this result (schema
+        ``traceanalyzer/analysis@1``: per-window series, distributions, slowest requests, ...), so that
+        :meth:`from_json` restores it exactly; the summary keys stay the same.
+        """
+        from traceanalyzer.restore import to_json
+
+        return to_json(self, full=full, indent=indent)
+
+    @classmethod
+    def from_json(cls, source: str | bytes | os.PathLike[str]) -> Analysis:
+        """Read an analysis back from :meth:`to_json` output: JSON text, or the path of a file holding it.
+
+        From ``to_json(full=True)`` (or a bare analysis@1 document) every field is restored: the result equals
+        the original and renders the same. From a plain summary@1 (``analyze --json``) the fields the summary
+        holds are restored, so ``to_json()`` gives the same summary back and comparisons work; what a summary
+        does not hold is empty (docs/api.md, "Saving and reading back"). Neither keeps per-request data.
+        """
+        from traceanalyzer.restore import from_json
+
+        return from_json(source)
+
 
 # -- reading a saved result back -------------------------------------------------------------------------
 def analysis_from_dict(data: Mapping[str, Any]) -> Analysis:
     """Rebuild an :class:`Analysis` from :meth:`Analysis.to_dict` output (e.g. a saved JSON file)."""
-    return _build(Analysis, data)
+    analysis: Analysis = _build(Analysis, data)
+    return analysis
 
 
 def _build(tp: Any, value: Any) -> Any:

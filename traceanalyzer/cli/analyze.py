@@ -28,16 +28,15 @@ def analyze(
     capture: tuple[str, ...], json_out: str | None, fail_on_slo: bool, settings: CaptureSettings
 ) -> int:
     """Analyze a capture (directories or files) and print the summary."""
-    from traceanalyzer.analysis import analyze as run_analysis
+    from traceanalyzer.api import analyze as run_analysis
     from traceanalyzer.console import render
-    from traceanalyzer.summary import summary_json
 
     result = run_analysis(settings.load(capture), settings.options_for(capture))
     if json_out == "-":
-        sys.stdout.write(summary_json(result))
+        sys.stdout.write(result.to_json())
     else:
         render(result)
         if json_out:
-            Path(json_out).write_text(summary_json(result), encoding="utf-8")
+            Path(json_out).write_text(result.to_json(), encoding="utf-8")
     failed = any(s.passed is False for s in result.slo)
     return 1 if fail_on_slo and failed else 0

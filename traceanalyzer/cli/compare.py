@@ -7,18 +7,11 @@ printed; ``-o`` renders the comparison (``.html``, ``.pdf``, ``.json``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 from traceanalyzer.cli.report import echo_written
 from traceanalyzer.compare import Comparison, Tolerance
-
-
-def _name(path: str, fallback: str) -> str:
-    name = Path(path.rstrip("/")).name
-    return name or fallback
 
 
 def verdict_line(comparison: Comparison) -> str:
@@ -85,18 +78,18 @@ def compare(
     settings: CaptureSettings,
 ) -> int:
     """Compare two captures: every headline metric with its delta, significance and regressions flagged."""
-    from reports import RenderOptions, plan_outputs, write_outputs
-    from traceanalyzer.compare import compare_captures, parse_tolerance
+    from reports import plan_outputs
+    from traceanalyzer.api import compare as compare_runs
+    from traceanalyzer.api import render, run_names
+    from traceanalyzer.compare import parse_tolerance
 
-    plan = plan_outputs(outputs)
+    plan_outputs(outputs)  # fail on a bad output before the analyses run
     tolerance = parse_tolerance(tolerances)
-    names = (baseline_name or _name(baseline, "baseline"), candidate_name or _name(candidate, "candidate"))
-    if names[0] == names[1]:
-        names = (f"{names[0]} (baseline)", f"{names[1]} (candidate)")
+    names = run_names(baseline, candidate, (baseline_name, candidate_name))
     base, cand = settings.load([baseline]), settings.load([candidate])
-    comparison = compare_captures(base, cand, settings.options, tolerance=tolerance, names=names)
+    comparison = compare_runs(base, cand, settings.options, tolerance=tolerance, names=names)
     click.echo(verdict_line(comparison))
     for warning in comparison.warnings:
         click.echo(f"note: {warning}", err=True)
-    write_outputs(comparison, plan, RenderOptions(title=title), on_written=echo_written)
+    render(comparison, outputs, title=title, on_written=echo_written)
     return 1 if fail_on_regression and comparison.regressions else 0

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -50,18 +49,18 @@ class CaptureSettings:
 
     def load(self, paths: Sequence[str]) -> Capture:
         """Load a capture with these settings (leniency, clock offsets, the parsed-capture cache)."""
-        from traceanalyzer.loader import load_capture
+        from traceanalyzer.api import load
 
         offsets = self.options.clock_offsets_ns
-        return load_capture(list(paths), lenient=self.lenient, clock_offsets=offsets, cache=self.cache)
+        return load(list(paths), lenient=self.lenient, clock_offsets=offsets, cache=self.cache)
 
     def options_for(self, paths: Sequence[str]) -> AnalysisOptions:
         """The analysis options for the capture at ``paths``: the embedding cache lives beside it."""
         if not self.cache:
             return self.options
-        from traceanalyzer.consistency import default_cache_dir
+        from traceanalyzer.api import with_embedding_cache
 
-        return dataclasses.replace(self.options, embedding_cache_dir=str(default_cache_dir(list(paths))))
+        return with_embedding_cache(self.options, paths)
 
 
 _OPTIONS = [

@@ -17,7 +17,7 @@ import click
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 
 if TYPE_CHECKING:
-    pass
+    from traceanalyzer.api import Output
 
 
 def echo_written(path: Path, seconds: float) -> None:
@@ -56,14 +56,14 @@ def report(
     settings: CaptureSettings,
 ) -> int:
     """Analyze a capture and render the report; the format follows each output file's extension."""
-    from reports import RenderOptions, get_renderer, plan_outputs, write_outputs
-    from traceanalyzer.analysis import analyze
+    from reports import plan_outputs
+    from traceanalyzer.api import analyze, render
 
-    plan = plan_outputs([*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])])
+    files: list[Output] = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
+    plan_outputs(files)  # fail on a bad output before the analysis runs
     result = analyze(settings.load(capture), settings.options_for(capture))
-    render_options = RenderOptions(title=title)
-    write_outputs(result, plan, render_options, on_written=echo_written)
+    render(result, files, title=title, on_written=echo_written)
     if json_out == "-":
-        sys.stdout.write(get_renderer("json").render(result, render_options).decode("utf-8"))
+        sys.stdout.write(result.to_json())
     failed = any(s.passed is False for s in result.slo)
     return 1 if fail_on_slo and failed else 0

@@ -90,7 +90,7 @@ class WindowGrid:
         if n > 1 and duration_s - (n - 1) * window_s < 0.05 * window_s:
             n -= 1
         start = np.arange(n, dtype=np.float64) * window_s
-        length = np.full(n, window_s)
+        length = np.full(n, float(window_s))
         length[-1] = max(duration_s - start[-1], 1e-3)
         return cls(t0_ns=t0_ns, window_s=window_s, duration_s=duration_s, start_s=start, length_s=length)
 
