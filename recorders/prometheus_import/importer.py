@@ -53,7 +53,12 @@ from traceanalyzer.errors import BadInputError, UsageError
 
 RECORDER = "traceanalyzer.import.prometheus"
 OUTPUT_FILES = {"gpu": "gpu.jsonl", "server": "server.jsonl", "host": "host.jsonl"}
-EXPORTERS = {DCGM: "DCGM exporter", ENGINE: "serving engine", NODE: "node exporter", NODE_CPU: "node exporter"}
+EXPORTERS = {
+    DCGM: "DCGM exporter",
+    ENGINE: "serving engine",
+    NODE: "node exporter",
+    NODE_CPU: "node exporter",
+}
 
 
 @dataclass(frozen=True)
@@ -329,9 +334,7 @@ async def _from_server(
     save = Path(o.save_responses) if o.save_responses else None
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-    mapper = RecordMapper(
-        default_host=_url_host(o.url), rate_window_ms=plan.rate_window_ms, keep=plan.keep
-    )
+    mapper = RecordMapper(default_host=_url_host(o.url), rate_window_ms=plan.rate_window_ms, keep=plan.keep)
     async with PrometheusClient(
         o.url, headers=plan.headers, timeout_s=o.timeout_s, attempts=o.attempts
     ) as client:
@@ -427,7 +430,7 @@ def data_step_ms(results: Iterable[list[Series]]) -> int | None:
     gaps: Counter[int] = Counter()
     for series_list in results:
         for series in series_list:
-            gaps.update(b[0] - a[0] for a, b in zip(series.points, series.points[1:]))
+            gaps.update(b[0] - a[0] for a, b in zip(series.points, series.points[1:], strict=False))
     return gaps.most_common(1)[0][0] if gaps else None
 
 

@@ -67,7 +67,7 @@ def check_selector(selector: str | None) -> str:
     for matcher in matchers:
         if not _MATCHER.match(matcher):
             raise UsageError(
-                f"--selector: {matcher.strip()!r} is not a label matcher such as job=\"dcgm\" or "
+                f'--selector: {matcher.strip()!r} is not a label matcher such as job="dcgm" or '
                 'instance=~"gpu-.*"'
             )
     return ", " + ", ".join(m.strip() for m in matchers)
@@ -75,7 +75,9 @@ def check_selector(selector: str | None) -> str:
 
 def _split_matchers(text: str) -> list[str]:
     """Split on commas outside double-quoted values."""
-    out, current, quoted, escaped = [], [], False, False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if escaped:
             escaped = False

@@ -12,7 +12,6 @@ text.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,5 +98,3 @@ def merge(parts: Iterable[list[Series]]) -> list[Series]:
             deduped.append(point)
         series.points = deduped
     return list(merged.values())
-
-

@@ -75,7 +75,9 @@ class PrometheusHandle:
             except (urllib.error.URLError, OSError, KeyError, ValueError):
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"prometheus did not scrape {', '.join(self.jobs)} in {timeout:g} s:\n{self.log()}")
+        raise RuntimeError(
+            f"prometheus did not scrape {', '.join(self.jobs)} in {timeout:g} s:\n{self.log()}"
+        )
 
 
 def scrape_config(targets: Mapping[str, str], interval_s: float) -> str:

@@ -55,7 +55,7 @@ Examples:
     show_default=True,
     help="How often Prometheus scrapes the exporters; sets the rate window.",
 )
-@click.option("--selector", help='Label matchers added to every built-in query, e.g. cluster="a",job=~"dcgm.*".')
+@click.option("--selector", help='Label matchers added to every built-in query, e.g. cluster="a".')
 @click.option(
     "--queries",
     "queries_file",
@@ -66,7 +66,9 @@ Examples:
 @click.option("--bearer-token-env", metavar="VAR", help="Environment variable holding a bearer token.")
 @click.option("--metrics-match", help="Keep only server.metrics keys matching this regular expression.")
 @click.option("--timeout", type=SECONDS, default=60.0, show_default=True, help="Timeout of one request.")
-@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True, help="Retries per request.")
+@click.option(
+    "--retries", type=click.IntRange(0, 20), default=4, show_default=True, help="Tries after a failure."
+)
 @click.option(
     "--save-responses",
     type=click.Path(file_okay=False),
