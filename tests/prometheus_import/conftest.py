@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,3 +148,54 @@ def write_responses(tmp_path: Path) -> Any:
         return directory
 
     return write
+
+
+@dataclass
+class QueryApi:
+    """A real aiohttp server on 127.0.0.1 (own thread) speaking the two endpoints the importer uses:
+    ``/api/v1/label/__name__/values`` answers ``names``; ``/api/v1/query_range`` answers what
+    ``respond(params)`` returns, ``(status, body)``. Every request's path, parameters and headers are kept."""
+
+    names: list[str]
+    respond: Callable[[dict[str, str]], tuple[int, str]]
+    requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        params = dict(request.query)
+        self.requests.append((request.path, params, dict(request.headers)))
+        if request.path == "/api/v1/label/__name__/values":
+            body = json.dumps({"status": "success", "data": self.names})
+            return web.Response(text=body, content_type="application/json")
+        if request.path == "/api/v1/query_range":
+            status, body = self.respond(params)
+            return web.Response(text=body, status=status, content_type="application/json")
+        return web.Response(status=404, text="404 page not found")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.SockSite(runner, self._sock).start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    def __enter__(self) -> QueryApi:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
