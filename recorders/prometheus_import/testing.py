@@ -83,7 +83,8 @@ class PrometheusHandle:
 def scrape_config(targets: Mapping[str, str], interval_s: float) -> str:
     """A Prometheus config scraping each ``job name -> metrics URL`` every ``interval_s``."""
     ms = max(1, round(interval_s * 1000))
-    lines = ["global:", f"  scrape_interval: {ms}ms", f"  scrape_timeout: {ms}ms", "scrape_configs:"]
+    lines = ["global:", f"  scrape_interval: {ms}ms", f"  scrape_timeout: {ms}ms"]
+    lines.append("scrape_configs:" if targets else "scrape_configs: []")
     for job, url in targets.items():
         parts = urlsplit(url)
         lines += [
