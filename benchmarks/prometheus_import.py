@@ -102,10 +102,17 @@ def main() -> None:
             for line in openmetrics(start_s, steps):
                 fh.write(line + "\n")
         t1 = time.perf_counter()
-        subprocess.run(
-            ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(root / "prometheus" / "data")],
-            check=True,
-        )  # fmt: skip
+        blocks = root / "prometheus" / "data"
+        command = [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--quiet",
+            str(source),
+            str(blocks),
+        ]
+        subprocess.run(command, check=True)
         source.unlink()
         t2 = time.perf_counter()
         print(f"backfill: {steps} steps, written in {t1 - t0:.1f} s, blocks made in {t2 - t1:.1f} s")
@@ -129,12 +136,11 @@ def main() -> None:
         runs.append(("saved responses", time.perf_counter() - started, files))
         saved_mb = sum(p.stat().st_size for p in (root / "responses").iterdir()) / 1e6
         written_mb = sum(p.stat().st_size for p in (root / "live").iterdir()) / 1e6
-    print(
-        f"window {args.hours:g} h at 1 s step, {GPUS} GPUs; load average {os.getloadavg()[0]:.1f} (shared machine)"
-    )
-    print(
-        f"{'from':<16}{'seconds':>9}{'gpu':>9}{'server':>9}{'host':>9}{'requests':>10}{'parts':>7}{'24 h est. s':>13}"
-    )
+    load = os.getloadavg()[0]
+    print(f"window {args.hours:g} h at 1 s step, {GPUS} GPUs; load average {load:.1f} (shared machine)")
+    header = ("from", "seconds", "gpu", "server", "host", "requests", "parts", "24 h est. s")
+    widths = (16, 9, 9, 9, 9, 10, 7, 13)
+    print(f"{header[0]:<16}" + "".join(f"{h:>{w}}" for h, w in zip(header[1:], widths[1:], strict=True)))
     for name, seconds, result in runs:
         r = result.records
         print(
