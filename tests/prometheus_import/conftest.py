@@ -11,9 +11,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import pytest
@@ -33,15 +33,11 @@ class Served:
     body: str
 
 
-@dataclass
-class RecordingProxy:
-    """A real aiohttp server on 127.0.0.1 in its own thread that forwards ``/NAME`` to an upstream metrics
-    URL and keeps every body it passed on, so a test knows exactly what Prometheus scraped."""
+class LoopbackApp:
+    """A real aiohttp server on 127.0.0.1 in its own thread, every GET going to ``handle``; a context
+    manager. ``client`` is an aiohttp session on the server's loop, for handlers that call out."""
 
-    upstreams: Mapping[str, str]
-    served: list[Served] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -49,40 +45,28 @@ class RecordingProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def bodies(self, name: str) -> list[Served]:
-        return [s for s in self.served if s.path == name]
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        name = request.path.strip("/")
-        t_start = time.time_ns()
-        async with self._client.get(self.upstreams[name]) as resp:
-            body = await resp.read()
-            status = resp.status
-        self.served.append(Served(name, t_start, time.time_ns(), body.decode()))
-        return web.Response(body=body, status=status, content_type="text/plain")
+    async def handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
-        app.router.add_get("/{name}", self._handle)
+        app.router.add_get("/{tail:.*}", self.handle)
         runner = web.AppRunner(app, access_log=None)
 
         async def start() -> None:
-            self._client = aiohttp.ClientSession()
+            self.client = aiohttp.ClientSession()
             await runner.setup()
             await web.SockSite(runner, self._sock).start()
 
         self._loop.run_until_complete(start())
         self._ready.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(self._client.close())
+        self._loop.run_until_complete(self.client.close())
         self._loop.run_until_complete(runner.cleanup())
         self._loop.close()
 
-    def __enter__(self) -> RecordingProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -90,6 +74,31 @@ class RecordingProxy:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class RecordingProxy(LoopbackApp):
+    """Forwards ``/NAME`` to an upstream metrics URL and keeps every body it passed on, so a test knows
+    exactly what Prometheus scraped, and when."""
+
+    def __init__(self, upstreams: Mapping[str, str]) -> None:
+        super().__init__()
+        self.upstreams = upstreams
+        self.served: list[Served] = []
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def bodies(self, name: str) -> list[Served]:
+        return [s for s in self.served if s.path == name]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name = request.path.strip("/")
+        t_start = time.time_ns()
+        async with self.client.get(self.upstreams[name]) as resp:
+            body = await resp.read()
+            status = resp.status
+        self.served.append(Served(name, t_start, time.time_ns(), body.decode()))
+        return web.Response(body=body, status=status, content_type="text/plain")
 
 
 NODE_EXPORTER_ARGS = (
@@ -150,25 +159,19 @@ def write_responses(tmp_path: Path) -> Any:
     return write
 
 
-@dataclass
-class QueryApi:
-    """A real aiohttp server on 127.0.0.1 (own thread) speaking the two endpoints the importer uses:
-    ``/api/v1/label/__name__/values`` answers ``names``; ``/api/v1/query_range`` answers what
-    ``respond(params)`` returns, ``(status, body)``. Every request's path, parameters and headers are kept."""
+class QueryApi(LoopbackApp):
+    """Speaks the two endpoints the importer uses: ``/api/v1/label/__name__/values`` answers ``names``;
+    ``/api/v1/query_range`` answers what ``respond(params)`` returns, ``(status, body)``. Every request's
+    path, parameters and headers are kept in ``requests``."""
 
-    names: list[str]
-    respond: Callable[[dict[str, str]], tuple[int, str]]
-    requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    def __init__(self, names: list[str], respond: Callable[[dict[str, str]], tuple[int, str]]) -> None:
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.names = names
+        self.respond = respond
+        self.requests: list[tuple[str, dict[str, str], dict[str, str]]] = []
 
-    def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         params = dict(request.query)
         self.requests.append((request.path, params, dict(request.headers)))
         if request.path == "/api/v1/label/__name__/values":
@@ -178,24 +181,3 @@ class QueryApi:
             status, body = self.respond(params)
             return web.Response(text=body, status=status, content_type="application/json")
         return web.Response(status=404, text="404 page not found")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.SockSite(runner, self._sock).start())
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
-
-    def __enter__(self) -> QueryApi:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
