@@ -78,7 +78,9 @@ class PrometheusImportOptions:
     - ``timeout_s`` per request, ``attempts`` tries per request, ``concurrency`` requests at a time,
       ``max_points`` steps per query (Prometheus' limit is 11,000).
     - ``save_responses``: a directory to keep every response in, for a later import from files.
-    - ``host``: the ``host`` of the meta lines (default this machine); records carry the exporters' hosts.
+    - ``host``: the ``host`` of the meta lines (default this machine) and of records from series without an
+      ``instance`` label (default the server's host, or ``prometheus`` for saved responses); other records
+      carry their exporter's host.
     """
 
     out: str | Path
@@ -334,7 +336,8 @@ async def _from_server(
     save = Path(o.save_responses) if o.save_responses else None
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-    mapper = RecordMapper(default_host=_url_host(o.url), rate_window_ms=plan.rate_window_ms, keep=plan.keep)
+    host = o.host or _url_host(o.url)
+    mapper = RecordMapper(default_host=host, rate_window_ms=plan.rate_window_ms, keep=plan.keep)
     async with PrometheusClient(
         o.url, headers=plan.headers, timeout_s=o.timeout_s, attempts=o.attempts
     ) as client:

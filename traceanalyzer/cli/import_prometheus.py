@@ -74,7 +74,7 @@ Examples:
     type=click.Path(file_okay=False),
     help="Also keep every query_range response in this directory (to import again from files).",
 )
-@click.option("--host", "host_name", help="Host name of the meta lines (records carry the exporters' hosts).")
+@click.option("--host", "host_name", help="Host of the meta lines and of series without an instance label.")
 @click.option("--run", "run_id", help="Run id for the meta lines (default: generated).")
 @click.option("--overwrite", is_flag=True, help="Replace gpu/server/host.jsonl files that exist in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
