@@ -19,6 +19,7 @@ import aiohttp
 
 from recorders.prometheus_import.series import QueryError
 from recorders.prometheus_import.window import Window
+from recorders.tracefile import redact
 from traceanalyzer.errors import SourceUnreachableError
 
 MAX_BACKOFF_S = 8.0
@@ -59,6 +60,7 @@ class PrometheusClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base = api_base(url)
+        self.shown = str(redact(self.base))  # for messages: a password in the URL is not printed
         self.headers = dict(headers or {})
         self.timeout_s = timeout_s
         self.attempts = max(1, attempts)
@@ -89,7 +91,7 @@ class PrometheusClient:
             doc = json.loads(body)
         except json.JSONDecodeError:
             raise SourceUnreachableError(
-                f"{self.base} does not answer as a Prometheus query API (not JSON)"
+                f"{self.shown} does not answer as a Prometheus query API (not JSON)"
             ) from None
         if doc.get("status") != "success":
             raise QueryError(f"{doc.get('errorType') or 'error'}: {doc.get('error') or 'no error text'}")
@@ -117,7 +119,7 @@ class PrometheusClient:
             except _Retry as exc:
                 if attempt == self.attempts:
                     raise SourceUnreachableError(
-                        f"cannot get {what} from {self.base}: {exc} (tried {self.attempts} times)"
+                        f"cannot get {what} from {self.shown}: {exc} (tried {self.attempts} times)"
                     ) from None
                 self.retries += 1
                 await self._sleep(delay)
@@ -129,6 +131,7 @@ class PrometheusClient:
             await self.__aenter__()
         assert self._session is not None
         url = self.base + path
+        shown = self.shown + path
         try:
             async with self._session.get(url, params=dict(params)) as resp:
                 body = await resp.read()
@@ -136,7 +139,7 @@ class PrometheusClient:
         except TimeoutError:
             raise _Retry(f"timed out after {self.timeout_s:g} s") from None
         except aiohttp.InvalidURL:
-            raise SourceUnreachableError(f"invalid URL {url!r}") from None
+            raise SourceUnreachableError(f"invalid URL {shown!r}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise _Retry(f"{type(exc).__name__}: {_short(str(exc))}") from None
         if status == 200:
@@ -145,12 +148,12 @@ class PrometheusClient:
             raise _Retry(f"HTTP {status} {reason}".strip() + _error_text(body))
         if status in (401, 403):
             raise SourceUnreachableError(
-                f"{url}: HTTP {status} {reason}; check --header / --bearer-token-env"
+                f"{shown}: HTTP {status} {reason}; check --header / --bearer-token-env"
             )
         if status in (400, 422):
             raise QueryError(_error_text(body).removeprefix(": ") or f"HTTP {status} {reason}")
         raise SourceUnreachableError(
-            f"{url}: HTTP {status} {reason}; is {self.base} a Prometheus query API?".replace("  ", " ")
+            f"{shown}: HTTP {status} {reason}; is {self.shown} a Prometheus query API?".replace("  ", " ")
         )
 
 

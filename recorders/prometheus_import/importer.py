@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from recorders.gpu.dcgm import DCGM_INPUTS
-from recorders.prometheus_import.client import PrometheusClient, api_base
+from recorders.prometheus_import.client import PrometheusClient
 from recorders.prometheus_import.mapping import RecordMapper
 from recorders.prometheus_import.queries import (
     DCGM,
@@ -344,7 +344,7 @@ async def _from_server(
         try:
             available = _available(await client.metric_names(window))
         except QueryError as exc:
-            raise UsageError(f"{api_base(o.url)} refused the metric-name lookup: {exc}") from None
+            raise UsageError(f"{client.shown} refused the metric-name lookup: {exc}") from None
         queries = [q for q in plan.queries if q.extra or available[q.name]]
         for name in DEFAULT_NAMES:
             if not available[name]:

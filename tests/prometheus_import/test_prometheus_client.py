@@ -108,13 +108,14 @@ def test_unreachable_server_exits_3_with_one_line(tmp_path: Path, capsys: pytest
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
     with pytest.raises(SystemExit) as exit_:
-        main(["import", "prometheus", "--url", f"http://127.0.0.1:{port}", "--start", str(S), "--end",
-              str(S + 60), "--retries", "0", "--out", str(tmp_path / "out")])  # fmt: skip
+        main(["import", "prometheus", "--url", f"http://me:pw-s3cret@127.0.0.1:{port}", "--start", str(S),
+              "--end", str(S + 60), "--retries", "0", "--out", str(tmp_path / "out")])  # fmt: skip
     assert exit_.value.code == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(
-        f"error: cannot get the metric names from http://127.0.0.1:{port}: ClientConnectorError"
+        f"error: cannot get the metric names from http://me:<redacted>@127.0.0.1:{port}: ClientConnectorError"
     )
+    assert "pw-s3cret" not in err[0]
     assert not (tmp_path / "out").exists()
 
 
