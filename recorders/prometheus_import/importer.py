@@ -128,7 +128,9 @@ class PrometheusImportResult:
     def describe(self) -> str:
         counts = ", ".join(f"{self.records[k]} {k}" for k in OUTPUT_FILES if self.records[k]) or "no"
         where = f" to {Path(next(iter(self.files.values()))).parent}" if self.files else ""
-        how = f"{self.requests} requests, {self.parts} parts" if self.requests else "saved responses"
+        how = "saved responses"
+        if self.requests:
+            how = f"{_plural(self.requests, 'request')} in {_plural(self.parts, 'window part')}"
         if self.retries:
             how += f", {self.retries} retried"
         end = " (stopped early)" if self.stopped else ""
@@ -184,6 +186,10 @@ def _cancel(task: asyncio.Task[Any] | None, result: PrometheusImportResult) -> N
     result.stopped = True
     if task is not None:
         task.cancel()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _iso(seconds: float) -> str:
