@@ -4,7 +4,8 @@ From a server (``url``): the metric names of the window are looked up first
 (``/api/v1/label/__name__/values``; an unreachable server is :class:`SourceUnreachableError`, exit code
 3, before any file is written), then each query whose exporter has data, plus every ``--queries`` query,
 is run with ``query_range`` over each part of the window (:func:`~.window.split_window`), a few at a time.
-Each part is mapped and written before the next is fetched, so memory stays flat however long the window.
+Each part is mapped and written (in a thread, while the next part is fetched) before the one after is
+fetched, so memory stays flat however long the window.
 From saved responses (``responses``): each file is one ``query_range`` response; its query is named by the
 file name up to the first dot (``dcgm.json``, ``engine.0002.json``), as ``save_responses`` writes them.
 
@@ -373,9 +374,20 @@ async def _from_server(
                 except QueryError as exc:
                     raise UsageError(f"Prometheus refused query {query.name!r}: {exc}") from None
 
-            for index, part in enumerate(parts, start=1):
-                answers = await asyncio.gather(*(fetch(q, part, index) for q in queries))
-                outputs.write(mapper.records(dict(answers), plan.extra))
+            def map_and_write(results: dict[str, list[Series]]) -> None:
+                outputs.write(mapper.records(results, plan.extra))
+
+            # Part k is mapped and written in a thread while part k + 1 is fetched; parts stay in order.
+            writing: asyncio.Future[None] | None = None
+            try:
+                for index, part in enumerate(parts, start=1):
+                    answers = await asyncio.gather(*(fetch(q, part, index) for q in queries))
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(asyncio.to_thread(map_and_write, dict(answers)))
+            finally:
+                if writing is not None:
+                    await writing
         result.retries = client.retries
 
 
