@@ -8,7 +8,8 @@
 3. Times ``import prometheus`` over the whole window at ``--step 1s`` (queries split at the 11,000-point
    limit, 4 at a time) and, from the responses it saved, the import from files; prints seconds, records,
    requests, and the figure extrapolated linearly to 24 h (the work is per step: one query part per
-   11,000 steps, one record per GPU, engine and host per step).
+   11,000 steps, one record per GPU, engine and host per step), and the peak memory of the import from the
+   server (run first, so the figure is its own).
 
 Usage: ``python benchmarks/prometheus_import.py [--hours 2]`` (needs ``prometheus`` and ``promtool``, from the
 Debian package ``prometheus``).
@@ -20,6 +21,7 @@ import argparse
 import math
 import os
 import random
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -129,6 +131,7 @@ def main() -> None:
                 )
             )
             runs.append(("server", time.perf_counter() - started, live))
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
         files = import_prometheus(
             PrometheusImportOptions(out=root / "files", responses=(str(root / "responses"),), progress=False)
@@ -148,6 +151,7 @@ def main() -> None:
             f"{result.parts:>7}{seconds * 24 / args.hours:>13.0f}"
         )
     print(f"responses saved: {saved_mb:.1f} MB; trace files written: {written_mb:.1f} MB")
+    print(f"peak RSS of this process after the import from the server: {rss_mb:.0f} MB")
     print(f"24 h: {GPUS * 86400} gpu, 86400 server, 86400 host records; "
           f"{math.ceil(86400 / 11000)} parts x 4 queries")  # fmt: skip
 
