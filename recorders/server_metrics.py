@@ -163,7 +163,14 @@ def server_record(
 
     ``keep``, when given, filters the ``metrics`` keys.
     """
-    samples = _kept_samples(families)
+    return server_sample_record(_kept_samples(families), t, keep=keep)
+
+
+def server_sample_record(
+    samples: list[Sample], t: int, *, keep: re.Pattern[str] | None = None
+) -> dict[str, Any]:
+    """One ``server`` record (without ``host``) from the samples of one engine at one time (a scrape without
+    its buckets, quantiles and ``_created`` samples, or one step of a Prometheus range query)."""
     engine = detect_engine(samples)
     by_name: dict[str, list[float]] = {}
     for s in samples:

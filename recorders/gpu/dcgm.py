@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from recorders.gpu.faults import FaultLog
 from recorders.gpu.prometheus import PrometheusScraper, ScrapeError
@@ -43,7 +44,7 @@ DCGM_FIELDS: dict[str, str] = {
 FB_FREE = "DCGM_FI_DEV_FB_FREE"
 FB_RESERVED = "DCGM_FI_DEV_FB_RESERVED"
 GR_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
-_WANTED = frozenset({*DCGM_FIELDS, FB_FREE, FB_RESERVED, GR_ENGINE_ACTIVE})
+DCGM_INPUTS = frozenset({*DCGM_FIELDS, FB_FREE, FB_RESERVED, GR_ENGINE_ACTIVE})
 
 
 def _gpu_key(labels: dict[str, str]) -> tuple[str, str, str]:
@@ -52,16 +53,21 @@ def _gpu_key(labels: dict[str, str]) -> tuple[str, str, str]:
 
 def dcgm_records(families: Iterable[Metric], t: int) -> list[dict[str, Any]]:
     """``gpu`` records from the parsed exposition of a DCGM exporter, one per GPU label set, sorted by GPU."""
+    return dcgm_sample_records((s for family in families for s in family.samples), t, source="dcgm")
+
+
+def dcgm_sample_records(samples: Iterable[Sample], t: int, *, source: str) -> list[dict[str, Any]]:
+    """``gpu`` records from the DCGM samples of one host at one time (a scrape, or one step of a Prometheus
+    range query), one per GPU label set, sorted by GPU; samples of other metrics are ignored."""
     values: dict[tuple[str, str, str], dict[str, float]] = {}
     labels_of: dict[tuple[str, str, str], dict[str, str]] = {}
-    for family in families:
-        for sample in family.samples:
-            if sample.name not in _WANTED:
-                continue
-            key = _gpu_key(sample.labels)
-            labels_of.setdefault(key, sample.labels)
-            # Several series per GPU (one per pod sharing it) carry the same reading: keep the first.
-            values.setdefault(key, {}).setdefault(sample.name, sample.value)
+    for sample in samples:
+        if sample.name not in DCGM_INPUTS:
+            continue
+        key = _gpu_key(sample.labels)
+        labels_of.setdefault(key, sample.labels)
+        # Several series per GPU (one per pod sharing it) carry the same reading: keep the first.
+        values.setdefault(key, {}).setdefault(sample.name, sample.value)
     records = []
     for key, fields in values.items():
         labels = labels_of[key]
@@ -81,7 +87,7 @@ def dcgm_records(families: Iterable[Metric], t: int) -> list[dict[str, Any]]:
             uuid=labels.get("UUID") or None,
             name=labels.get("modelName") or None,
             readings=readings,
-            source="dcgm",
+            source=source,
             **extra,
         )
         if has_readings(rec):

@@ -93,11 +93,28 @@ class HostSampler:
             load1: float | None = psutil.getloadavg()[0]
         except (OSError, AttributeError):  # pragma: no cover - platforms without a load average
             load1 = None
-        return {
-            "type": "host",
-            "t": t,
-            "cpu_pct": number(cpu),
-            "mem_used_mib": number(mem.total - mem.available, 1 / MIB),
-            "mem_total_mib": number(mem.total, 1 / MIB),
-            "load1": number(load1),
-        }
+        return host_record(
+            t=t, cpu_pct=cpu, mem_total_bytes=mem.total, mem_available_bytes=mem.available, load1=load1
+        )
+
+
+def host_record(
+    *,
+    t: int,
+    cpu_pct: float | None,
+    mem_total_bytes: float | None,
+    mem_available_bytes: float | None,
+    load1: float | None,
+) -> dict[str, Any]:
+    """One ``host`` record (``host`` is added by the recorder): ``mem_used_mib`` = total - available."""
+    used = None
+    if mem_total_bytes is not None and mem_available_bytes is not None:
+        used = mem_total_bytes - mem_available_bytes
+    return {
+        "type": "host",
+        "t": t,
+        "cpu_pct": number(cpu_pct),
+        "mem_used_mib": number(used, 1 / MIB),
+        "mem_total_mib": number(mem_total_bytes, 1 / MIB),
+        "load1": number(load1),
+    }

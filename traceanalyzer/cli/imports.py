@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from traceanalyzer.cli.import_prometheus import import_prometheus
+
 
 @click.group(
     "import",
@@ -85,3 +87,4 @@ def import_locust(
 
 
 import_group.add_command(import_locust)
+import_group.add_command(import_prometheus)
