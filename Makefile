@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test check bench clean
+.PHONY: setup demo test check bench clean translations
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Re-extract the report and console texts and merge them into the catalogs (then translate the new entries).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o $(TMPROOT)/traceanalyzer.pot .
+	$(BIN)/pybabel update -i $(TMPROOT)/traceanalyzer.pot -d traceanalyzer/locale -D traceanalyzer \
+		--no-fuzzy-matching --omit-header
 
 clean:
 	rm -rf $(VENV) $(TMPROOT) demo .pytest_cache .mypy_cache .ruff_cache

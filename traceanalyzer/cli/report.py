@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from traceanalyzer.cli.language import language_option
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ Examples:
 @click.option("--title", help="Report title (default: from the capture's model).")
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
 @analysis_options
+@language_option
 def report(
     capture: tuple[str, ...],
     outputs: tuple[str, ...],
@@ -54,6 +56,7 @@ def report(
     title: str | None,
     fail_on_slo: bool,
     settings: CaptureSettings,
+    lang: str = "en",
 ) -> int:
     """Analyze a capture and render the report; the format follows each output file's extension."""
     from reports import RenderOptions, get_renderer, plan_outputs, write_outputs
@@ -61,7 +64,7 @@ def report(
 
     plan = plan_outputs([*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])])
     result = analyze(settings.load(capture), settings.options_for(capture))
-    render_options = RenderOptions(title=title)
+    render_options = RenderOptions(title=title, lang=lang)
     write_outputs(result, plan, render_options, on_written=echo_written)
     if json_out == "-":
         sys.stdout.write(get_renderer("json").render(result, render_options).decode("utf-8"))
