@@ -43,7 +43,7 @@ bench: $(STAMP)
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o $(TMPROOT)/traceanalyzer.pot .
 	$(BIN)/pybabel update -i $(TMPROOT)/traceanalyzer.pot -d traceanalyzer/locale -D traceanalyzer \
-		--no-fuzzy-matching --omit-header
+		--no-fuzzy-matching --ignore-obsolete --width=110
 
 clean:
 	rm -rf $(VENV) $(TMPROOT) demo .pytest_cache .mypy_cache .ruff_cache

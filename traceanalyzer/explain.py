@@ -93,16 +93,34 @@ def _memory_leak(f: Finding, e: Mapping[str, Any]) -> str:
         if exhaustion is not None
         else ""
     )
-    text = (
-        _("{series} memory climbed steadily by {slope} MiB/min ({rise} % of total over the run){when}.")
-        if e.get("total_mib")
-        else _(
-            "{series} memory climbed steadily by {slope} MiB/min ({rise} % of its starting level over the "
-            "run){when}."
+    daily = e.get("daily_pct")
+    if daily is None:
+        text = (
+            _("{series} memory climbed steadily by {slope} MiB/min ({rise} % of total over the run){when}.")
+            if e.get("total_mib")
+            else _(
+                "{series} memory climbed steadily by {slope} MiB/min ({rise} % of its starting level over "
+                "the run){when}."
+            )
         )
-    )
+    else:  # rules that also judge the daily rate say it
+        text = (
+            _(
+                "{series} memory climbed steadily by {slope} MiB/min ({rise} % of total over the run, "
+                "{daily} % per 24 h){when}."
+            )
+            if e.get("total_mib")
+            else _(
+                "{series} memory climbed steadily by {slope} MiB/min ({rise} % of its starting level over "
+                "the run, {daily} % per 24 h){when}."
+            )
+        )
     return text.format(
-        series=e["series"], slope=f"{e['slope_mib_per_s'] * 60:.1f}", rise=f"{e['rise_pct']:.1f}", when=when
+        series=e["series"],
+        slope=f"{e['slope_mib_per_s'] * 60:.1f}",
+        rise=f"{e['rise_pct']:.1f}",
+        daily=f"{daily:.1f}" if daily is not None else "",
+        when=when,
     )
 
 
@@ -153,6 +171,10 @@ def _unstable(f: Finding, e: Mapping[str, Any]) -> str:
             per_window=f"{e['requests_per_window']:.1f}",
             noise=f"{100 * e['counting_noise_cv']:.0f}",
         )
+    if e.get("stage") is not None:  # a fluctuation judged per load stage names the worst one
+        return _(
+            "{label} was {value} %, above the {threshold} % threshold in the steady state of stage {stage}."
+        ).format(label=label, value=value, threshold=bound, stage=e["stage"])
     return _("{label} was {value} %, above the {threshold} % threshold.").format(
         label=label, value=value, threshold=bound
     )

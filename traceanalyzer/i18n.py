@@ -127,12 +127,15 @@ def babel_locale() -> Locale:
 
 def decimal(value: float, digits: int = 0, *, signed: bool = False) -> str:
     """``value`` with thousands separators and exactly ``digits`` decimals, in the current locale."""
+    from decimal import Decimal
+
     from babel.numbers import format_decimal
 
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
     if signed:
         pattern = f"+{pattern};-{pattern}"
-    return format_decimal(value, format=pattern, locale=babel_locale())
+    # the float's exact value, so that rounding agrees with Python's own formatting (73.035 -> 73.03)
+    return format_decimal(Decimal(value), format=pattern, locale=babel_locale())
 
 
 def percent_sign(number: str) -> str:
