@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test check bench wheel clean
+.PHONY: setup demo test check bench wheel clean translations
 
 setup: $(STAMP)
 
@@ -46,6 +46,12 @@ wheel: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Re-extract the report and console texts and merge them into the catalogs (then translate the new entries).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o $(TMPROOT)/traceanalyzer.pot .
+	$(BIN)/pybabel update -i $(TMPROOT)/traceanalyzer.pot -d traceanalyzer/locale -D traceanalyzer \
+		--no-fuzzy-matching --ignore-obsolete --width=110
 
 clean:
 	rm -rf $(VENV) $(TMPROOT) demo dist .pytest_cache .mypy_cache .ruff_cache

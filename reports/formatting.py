@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec
 
+from traceanalyzer.i18n import N_, _, decimal, percent_sign, utc_datetime
+
 MISSING = "\u2013"
 """What a value that was not measured looks like."""
 NBSP = "\u00a0"
@@ -40,67 +42,66 @@ def measured(func: Callable[Concatenate[float, P], str]) -> Callable[Concatenate
 def num(value: float, digits: int = 2) -> str:
     """``1,234.57``; integers without decimals."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}"
+        return decimal(value)
+    return decimal(value, digits)
 
 
 @measured
 def count(value: float) -> str:
     """An integer count with thousands separators."""
-    return f"{round(value):,}"
+    return decimal(round(value))
 
 
 @measured
 def sig(value: float, digits: int = 3) -> str:
     """``digits`` significant digits, plain notation for everyday magnitudes."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return decimal(value)
     if value == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(value)))
     if magnitude >= digits + 3 or magnitude < -4:
         return f"{value:.{digits - 1}e}"
-    decimals = max(0, digits - 1 - magnitude)
-    return f"{value:,.{decimals}f}"
+    return decimal(value, max(0, digits - 1 - magnitude))
 
 
 @measured
 def ms(seconds: float, digits: int = 1) -> str:
     """Seconds as milliseconds: ``43.4 ms``."""
-    return f"{seconds * 1000:,.{digits}f}{NBSP}ms"
+    return f"{decimal(seconds * 1000, digits)}{NBSP}ms"
 
 
 @measured
 def ms_bare(seconds: float, digits: int = 1) -> str:
     """Seconds as milliseconds without the unit (table cells under a 'ms' header)."""
-    return f"{seconds * 1000:,.{digits}f}"
+    return decimal(seconds * 1000, digits)
 
 
 @measured
 def latency(seconds: float) -> str:
     """A latency in the unit that reads best: ``850 ms``, ``1.35 s``, ``12.4 s``."""
     if abs(seconds) < 1.0:
-        return f"{seconds * 1000:,.{1 if abs(seconds) < 0.1 else 0}f}{NBSP}ms"
-    return f"{seconds:,.{2 if abs(seconds) < 10 else 1}f}{NBSP}s"
+        return f"{decimal(seconds * 1000, 1 if abs(seconds) < 0.1 else 0)}{NBSP}ms"
+    return f"{decimal(seconds, 2 if abs(seconds) < 10 else 1)}{NBSP}s"
 
 
 @measured
 def duration(seconds: float) -> str:
     """A length of time: ``14.0 s``, ``12 min 30 s``, ``24 h 0 min``."""
     if seconds < 120:
-        return f"{seconds:,.1f}{NBSP}s"
+        return f"{decimal(seconds, 1)}{NBSP}s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 120:
-        return f"{minutes}{NBSP}min {secs}{NBSP}s"
+        return _("{minutes}\u00a0min {seconds}\u00a0s").format(minutes=minutes, seconds=secs)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}{NBSP}h {minutes}{NBSP}min"
+    return _("{hours}\u00a0h {minutes}\u00a0min").format(hours=decimal(hours), minutes=minutes)
 
 
 @measured
 def instant(seconds: float) -> str:
     """An instant in seconds since the first request: ``6.0 s`` or ``t+1:02:03`` for long runs."""
     if abs(seconds) < 600:
-        return f"{seconds:,.1f}{NBSP}s"
+        return f"{decimal(seconds, 1)}{NBSP}s"
     sign = "-" if seconds < 0 else ""
     minutes, secs = divmod(round(abs(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
@@ -120,33 +121,37 @@ def pct(fraction: float, digits: int = 1) -> str:
     digits (``0.0031 %``)."""
     value = fraction * 100
     if value != 0 and abs(value) < 10 ** (-digits):
-        return f"{sig(value, 2)}{NBSP}%"
-    return f"{value:,.{digits}f}{NBSP}%"
+        return percent_sign(sig(value, 2))
+    return percent_sign(decimal(value, digits))
 
 
 @measured
 def percent(value: float, digits: int = 1) -> str:
     """A value that already is a percentage: ``56.4 %``."""
-    return f"{value:,.{digits}f}{NBSP}%"
+    return percent_sign(decimal(value, digits))
 
 
 @measured
 def signed_pct(fraction: float, digits: int = 1) -> str:
     """A relative change: ``+12.5 %``, ``-3.0 %``."""
-    return f"{fraction * 100:+,.{digits}f}{NBSP}%"
+    return percent_sign(decimal(fraction * 100, digits, signed=True))
 
 
 @measured
 def mib(value: float) -> str:
     """Memory in MiB, with GiB for large values: ``79,058 MiB (77.2 GiB)``."""
-    text = f"{value:,.0f}{NBSP}MiB"
-    return f"{text} ({value / 1024:,.1f}{NBSP}GiB)" if value >= 10240 else text
+    text = f"{decimal(value)}{NBSP}MiB"
+    return f"{text} ({decimal(value / 1024, 1)}{NBSP}GiB)" if value >= 10240 else text
 
 
 @measured
 def rate(value: float, unit: str = "req/s", digits: int = 2) -> str:
-    """A rate with its unit: ``5.51 req/s``."""
-    return f"{value:,.{digits}f}{NBSP}{unit}"
+    """A rate with its unit (in the report's language): ``5.51 req/s``."""
+    return f"{decimal(value, digits)}{NBSP}{_(unit)}"
+
+
+UNITS = (N_("req/s"), N_("tokens/s"))
+"""Unit names that read differently in another language (``rate`` translates them)."""
 
 
 @measured
@@ -161,7 +166,12 @@ def utc(epoch_ns: int | None) -> str:
     """Epoch nanoseconds as ``2026-11-21 12:38:48 UTC``."""
     if epoch_ns is None:
         return MISSING
-    return datetime.fromtimestamp(epoch_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_datetime(datetime.fromtimestamp(epoch_ns / 1e9, tz=UTC))
+
+
+def utc_minute(when: datetime) -> str:
+    """An aware datetime to the minute: ``2026-11-21 12:38 UTC``."""
+    return utc_datetime(when, seconds=False)
 
 
 @measured
@@ -198,7 +208,7 @@ def evidence_value(value: Any) -> str:
     if value is None:
         return MISSING
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, (int, float)):
         return sig(value, 4)
     if isinstance(value, str):
@@ -249,6 +259,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "rate": rate,
     "pvalue": pvalue,
     "utc": utc,
+    "utc_minute": utc_minute,
     "in_unit": in_unit,
     "delta_in_unit": delta_in_unit,
     "evidence": evidence_value,

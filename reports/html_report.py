@@ -31,12 +31,15 @@ def require_report_extra() -> None:
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
-    """The jinja2 environment: package templates, autoescape on, strict undefined, our filters."""
+def environment(lang: str = "en") -> jinja2.Environment:
+    """The jinja2 environment of one language: package templates, autoescape on, strict undefined, our
+    filters, and jinja2's i18n extension with that language's catalog (``{% trans %}``, ``_()``; new-style
+    gettext, so placeholders are escaped like every other value)."""
     require_report_extra()
     import jinja2
 
     from reports.formatting import FILTERS
+    from traceanalyzer.i18n import translations
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
@@ -44,8 +47,14 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(FILTERS)
+    from reports.compare_view import metric_label
+
+    env.filters["metric_label"] = metric_label
     return env
 
 
@@ -55,28 +64,57 @@ def stylesheet() -> str:
 
 
 def render_template(name: str, context: dict[str, Any]) -> str:
-    """Render ``templates/<name>`` with the stylesheet inlined."""
+    """Render ``templates/<name>`` in the current language (:mod:`traceanalyzer.i18n`) with the stylesheet
+    inlined."""
     from markupsafe import Markup
 
-    return environment().get_template(name).render(css=Markup(stylesheet()), **context)
+    from traceanalyzer.i18n import current
+
+    lang = current()
+    css = Markup(stylesheet() + page_numbers_css())
+    return environment(lang).get_template(name).render(css=css, lang=lang, **context)
+
+
+def page_numbers_css() -> str:
+    """The print footer's "Page 3 of 12" in the current language (a CSS ``content`` of counters)."""
+    import re
+
+    from traceanalyzer.i18n import _
+
+    parts = re.split(r"(\{page\}|\{pages\})", _("Page {page} of {pages}"))
+    content = " ".join(
+        "counter(page)"
+        if p == "{page}"
+        else "counter(pages)"
+        if p == "{pages}"
+        else '"' + p.replace('"', "") + '"'
+        for p in parts
+        if p
+    )
+    return f"\n@page {{ @bottom-right {{ content: {content}; }} }}\n"
 
 
 def render_html(document: Document, options: RenderOptions) -> str:
     """The HTML of a report (an ``Analysis``) or a comparison (a ``Comparison``), memoised per options."""
     from traceanalyzer.compare import Comparison
+    from traceanalyzer.i18n import language
 
-    key = (id(document), "html")
+    key = (id(document), f"html:{options.lang}")
     cached = options.memo.get(key)
     if cached is not None:
         return cached.decode("utf-8")
-    if isinstance(document, Comparison):
-        from reports.compare_view import compare_context
+    with language(options.lang):
+        if isinstance(document, Comparison):
+            from reports.compare_view import compare_context
 
-        text = render_template("compare.html.j2", compare_context(document, options))
-    else:
-        from reports.view import report_context
+            text = render_template("compare.html.j2", compare_context(document, options))
+        else:
+            from reports.view import report_context
 
-        text = render_template("report.html.j2", report_context(document, options))
+            text = render_template("report.html.j2", report_context(document, options))
+    from reports.fonts import warn_if_missing
+
+    warn_if_missing(text, options.lang)
     options.memo[key] = text.encode("utf-8")
     return text
 

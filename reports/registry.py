@@ -35,12 +35,15 @@ class RenderOptions:
     """What a renderer needs besides the document.
 
     ``title``: the report's title (``None``: derived from the capture); ``generated_at``: the time printed on
-    the title page (UTC). ``memo`` holds work several renderers of one call share (the HTML the PDF is made
-    from), keyed by the document's ``id``; it lives as long as this object.
+    the title page (UTC); ``lang``: the language of every fixed text. ``memo`` holds work several renderers
+    of one call share (the HTML the PDF is made from), keyed by the document's ``id``; it lives as long as
+    this object.
     """
 
     title: str | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lang: str = "en"
+    """The report's language (``en``, ``zh-CN``; :func:`traceanalyzer.i18n.normalize` reads aliases)."""
     memo: dict[tuple[int, str], bytes] = field(default_factory=dict)
 
 

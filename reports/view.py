@@ -15,6 +15,8 @@ from reports import charts, formatting
 from reports.definitions import DEFINITIONS
 from reports.registry import RenderOptions
 from traceanalyzer.consistency.results import GroupConsistency
+from traceanalyzer.explain import finding_message, first_strike_explanation
+from traceanalyzer.i18n import N_, _, decimal
 from traceanalyzer.model import (
     Analysis,
     BreakdownRow,
@@ -25,44 +27,45 @@ from traceanalyzer.model import (
 )
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_LABELS = {"critical": N_("critical"), "warning": N_("warning"), "info": N_("info")}
 MAX_BREAKDOWN_ROWS = 40
 MAX_FINDING_CHARTS = 12
 MAX_GROUP_ROWS = 20
 
 SLO_LABELS: dict[str, str] = {
-    "ttft_p95": "TTFT p95",
-    "tpot_p95": "TPOT p95",
-    "e2e_p95": "E2E latency p95",
-    "rtv": "Response-time variability (CV of E2E)",
-    "qps_cv": "QPS fluctuation (CV, steady state)",
-    "error_rate": "Error rate",
-    "latency_drift": "Latency drift over the soak",
-    "gpu_mem_fluctuation": "GPU memory fluctuation",
-    "cpu_pct": "Host CPU (mean)",
-    "consistency_cosine": "Output consistency (mean cosine)",
+    "ttft_p95": N_("TTFT p95"),
+    "tpot_p95": N_("TPOT p95"),
+    "e2e_p95": N_("E2E latency p95"),
+    "rtv": N_("Response-time variability (CV of E2E)"),
+    "qps_cv": N_("QPS fluctuation (CV, steady state)"),
+    "error_rate": N_("Error rate"),
+    "latency_drift": N_("Latency drift over the soak"),
+    "gpu_mem_fluctuation": N_("GPU memory fluctuation"),
+    "cpu_pct": N_("Host CPU (mean)"),
+    "consistency_cosine": N_("Output consistency (mean cosine)"),
 }
 
 RULE_LABELS: dict[str, str] = {
-    "cpu_bound": "CPU / IO bound",
-    "gpu_saturated": "GPU saturated",
-    "memory_leak": "Memory climbing",
-    "queueing": "Queueing",
-    "latency_shift": "Latency shift",
-    "unstable": "Unstable",
-    "error_burst": "Error burst",
+    "cpu_bound": N_("CPU / IO bound"),
+    "gpu_saturated": N_("GPU saturated"),
+    "memory_leak": N_("Memory climbing"),
+    "queueing": N_("Queueing"),
+    "latency_shift": N_("Latency shift"),
+    "unstable": N_("Unstable"),
+    "error_burst": N_("Error burst"),
 }
 
 CATEGORY_LABELS: dict[str, str] = {
-    "interface_limits": "interface / validation limits",
-    "queueing": "queueing / scheduling",
-    "memory": "GPU memory (batch size, KV cache, context)",
-    "unrecoverable": "unrecoverable server state",
-    "server_errors": "server errors (not en masse)",
-    "unreachable": "server unreachable",
-    "stream_broken": "streams cut mid-way",
+    "interface_limits": N_("interface / validation limits"),
+    "queueing": N_("queueing / scheduling"),
+    "memory": N_("GPU memory (batch size, KV cache, context)"),
+    "unrecoverable": N_("unrecoverable server state"),
+    "server_errors": N_("server errors (not en masse)"),
+    "unreachable": N_("server unreachable"),
+    "stream_broken": N_("streams cut mid-way"),
 }
 
-BREAKDOWN_TITLES = {"model": "By model", "scenario": "By scenario", "host": "By client host"}
+BREAKDOWN_TITLES = {"model": N_("By model"), "scenario": N_("By scenario"), "host": N_("By client host")}
 
 
 @dataclass(frozen=True)
@@ -72,18 +75,18 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("summary", "Summary and verdict"),
-    Section("latency", "Layer 1: user-perceived latency"),
-    Section("capacity", "Layer 2: capacity"),
-    Section("stability", "Layer 3: stability"),
-    Section("errors", "Causal error sequence"),
-    Section("resources", "Resources aligned with latency"),
-    Section("findings", "Diagnosis findings"),
-    Section("consistency", "Consistency and robustness"),
-    Section("requests", "Requests to look at"),
-    Section("breakdown", "Breakdown by model, scenario and host"),
-    Section("inventory", "Appendix A: capture inventory"),
-    Section("definitions", "Appendix B: metric definitions"),
+    Section("summary", N_("Summary and verdict")),
+    Section("latency", N_("Layer 1: user-perceived latency")),
+    Section("capacity", N_("Layer 2: capacity")),
+    Section("stability", N_("Layer 3: stability")),
+    Section("errors", N_("Causal error sequence")),
+    Section("resources", N_("Resources aligned with latency")),
+    Section("findings", N_("Diagnosis findings")),
+    Section("consistency", N_("Consistency and robustness")),
+    Section("requests", N_("Requests to look at")),
+    Section("breakdown", N_("Breakdown by model, scenario and host")),
+    Section("inventory", N_("Appendix A: capture inventory")),
+    Section("definitions", N_("Appendix B: metric definitions")),
 )
 
 
@@ -92,6 +95,8 @@ class FindingView:
     finding: Finding
     label: str
     chart: charts.Chart | None
+    message: str
+    """The finding's message in the report's language."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ class BreakdownTable:
 
 
 def slo_label(name: str) -> str:
-    return SLO_LABELS.get(name, name)
+    """An SLO's name for the reader, in the report's language."""
+    return _(SLO_LABELS[name]) if name in SLO_LABELS else name
 
 
 def verdict(slos: Sequence[SloResult]) -> dict[str, Any]:
@@ -112,11 +118,13 @@ def verdict(slos: Sequence[SloResult]) -> dict[str, Any]:
     judged = [s for s in slos if s.passed is not None]
     failed = [s for s in judged if s.passed is False]
     if not judged:
-        state, text = "unknown", "No SLO could be judged"
+        state, text = "unknown", _("No SLO could be judged")
     elif failed:
-        state, text = "fail", f"{len(failed)} of {len(judged)} SLOs missed"
+        state = "fail"
+        text = _("{failed} of {judged} SLOs missed").format(failed=len(failed), judged=len(judged))
     else:
-        state, text = "pass", f"All {len(judged)} judged SLOs met"
+        state = "pass"
+        text = _("All {judged} judged SLOs met").format(judged=len(judged))
     return {
         "state": state,
         "text": text,
@@ -150,7 +158,8 @@ def finding_views(analysis: Analysis) -> list[FindingView]:
         chart = None
         if f.chart and i < MAX_FINDING_CHARTS:
             chart = charts.finding_chart(analysis, f.chart, f.start_s, f.end_s, index=i)
-        views.append(FindingView(f, RULE_LABELS.get(f.rule, f.rule), chart))
+        label = _(RULE_LABELS[f.rule]) if f.rule in RULE_LABELS else f.rule
+        views.append(FindingView(f, label, chart, finding_message(f)))
     return views
 
 
@@ -160,7 +169,7 @@ def breakdown_tables(breakdown: Mapping[str, Mapping[str, BreakdownRow]]) -> lis
         rows = sorted(breakdown.get(dim, {}).items(), key=lambda kv: (-kv[1].requests, kv[0]))
         if rows:
             shown = tuple(rows[:MAX_BREAKDOWN_ROWS])
-            tables.append(BreakdownTable(dim, title, shown, len(rows) - len(shown)))
+            tables.append(BreakdownTable(dim, _(title), shown, len(rows) - len(shown)))
     return tables
 
 
@@ -184,8 +193,8 @@ def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
 def default_title(analysis: Analysis) -> str:
     models = analysis.capture.models
     if len(models) == 1:
-        return f"Load test report: {models[0]}"
-    return "Load test report"
+        return _("Load test report: {model}").format(model=models[0])
+    return _("Load test report")
 
 
 def slo_settings(slo: SloThresholds) -> list[tuple[str, str]]:
@@ -202,13 +211,16 @@ def slo_settings(slo: SloThresholds) -> list[tuple[str, str]]:
             if "cosine" in f.name
             else "fraction"
         )
-        rows.append((f"SLO {f.name}", "off" if value is None else formatting.in_unit(value, unit)))
+        rows.append((f"SLO {f.name}", _("off") if value is None else formatting.in_unit(value, unit)))
     return rows
 
 
 def clock_offsets(offsets: Mapping[str, int]) -> list[tuple[str, str]]:
     """Per-host clock offsets applied by the loader, in milliseconds."""
-    return [(f"Clock offset of {host}", f"{ns / 1e6:+,.3f} ms") for host, ns in sorted(offsets.items())]
+    return [
+        (_("Clock offset of {host}").format(host=host), f"{decimal(ns / 1e6, 3, signed=True)} ms")
+        for host, ns in sorted(offsets.items())
+    ]
 
 
 def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]:
@@ -224,7 +236,8 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "tool_version": analysis.tool_version or "",
         "end_ns": analysis.capture.t0_ns + round(analysis.capture.duration_s * 1e9),
         "timeline_missing": [
-            f"{panel} panel: not measured: {why}" for panel, why in timeline.missing.items()
+            _("{panel} panel: not measured: {why}").format(panel=_(charts.PANEL_TITLES[panel]), why=_(why))
+            for panel, why in timeline.missing.items()
         ],
         "clock_offsets": clock_offsets(
             analysis.capture.clock_offsets_ns or analysis.options.clock_offsets_ns
@@ -233,7 +246,7 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "all_notes": analysis.notes,
         "title": options.title or default_title(analysis),
         "generated_at": options.generated_at,
-        "sections": SECTIONS,
+        "sections": tuple(Section(s.id, _(s.title)) for s in SECTIONS),
         "verdict": verdict(analysis.slo),
         "failed_slos": {s.name for s in analysis.slo if s.passed is False},
         "slo_label": slo_label,
@@ -241,8 +254,12 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "notes": notes_by_section(analysis),
         "findings": finding_views(analysis),
         "severity_counts": severity_counts(analysis.findings),
+        "severity_label": {k: _(v) for k, v in SEVERITY_LABELS.items()},
         "breakdown": breakdown_tables(analysis.breakdown),
-        "category_label": CATEGORY_LABELS,
+        "category_label": {k: _(v) for k, v in CATEGORY_LABELS.items()},
+        "strike_explanation": first_strike_explanation(analysis.first_strike)
+        if analysis.first_strike
+        else "",
         "timeline": timeline,
         "error_chart": error_chart,
         "distributions": charts.latency_distributions(analysis),

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +44,7 @@ from traceanalyzer.diagnosis.common import clean
 from traceanalyzer.diagnosis.frame import error_counts, window_frame
 from traceanalyzer.diagnosis.stability import error_bursts
 from traceanalyzer.diagnosis.stats import trend
+from traceanalyzer.i18n import N_
 from traceanalyzer.metrics.context import NS, StageContext
 from traceanalyzer.model import Analysis, FirstStrike, LeadingIndicator, LoadPoint, TimeSpan
 
@@ -398,17 +399,86 @@ def _first_strike(
         evidence["peak_5xx_share"] = mass
     if first.triggered is not None:
         evidence["triggered"] = first.triggered
-        explanation += f" It set off what followed: {_CONSEQUENCE_TEXT[first.triggered]}."
+        explanation += " " + consequence_text(first.triggered)
     cleaned = clean(evidence)
     assert isinstance(cleaned, dict)
     return FirstStrike(first.error_class, first.onset_s, category, explanation, cleaned)
 
 
-_CONSEQUENCE_TEXT = {
-    "server_5xx": "a mass of 5xx errors",
-    "connection": "connection failures",
-    "stream_broken": "broken streams",
+CONSEQUENCE_TEXT = {
+    "server_5xx": N_("a mass of 5xx errors"),
+    "connection": N_("connection failures"),
+    "stream_broken": N_("broken streams"),
 }
+STRIKE_TEXT: dict[str, str] = {
+    "interface_limits": N_(
+        "Client errors (4xx) struck first: the service refused requests at its interface or validation "
+        "limits (rate limit, context length, request checks) before the engine itself was in trouble."
+    ),
+    "queueing": N_(
+        "Timeouts struck first: requests waited in the queue until the client gave up, a queueing or "
+        "scheduling bottleneck with TTFT out of control."
+    ),
+    "memory": N_(
+        "Out-of-memory struck first: batch size, KV-cache size or context length ask for more GPU memory "
+        "than this load leaves."
+    ),
+    "unrecoverable": N_(
+        "A mass of 5xx errors struck first: the server fell into a state it did not recover from."
+    ),
+    "server_errors": N_(
+        "Server errors (5xx) struck first without becoming a mass failure: look for the failing code "
+        "path in the server's logs by response id."
+    ),
+    "unreachable": N_(
+        "Connection failures struck first: the server stopped accepting connections (crashed, "
+        "restarted or its accept queue overflowed)."
+    ),
+    "stream_broken": N_(
+        "Broken streams struck first: responses were cut mid-way (a worker died or a proxy closed long "
+        "streams)."
+    ),
+    "other": N_("{error_class} errors struck first."),
+}
+"""The reading of each first-strike category (DESIGN section 5), in English; :mod:`traceanalyzer.explain`
+renders them in the report's language."""
+OOM_FOLLOWS_TEXT = {
+    True: N_("Out-of-memory errors followed, so the queue built up before memory ran out."),
+    False: N_("No out-of-memory error preceded them."),
+}
+"""What a ``queueing`` first strike adds."""
+
+
+def consequence_text(triggered: str, translate: Callable[[str], str] = N_) -> str:
+    """The sentence a trigger's explanation ends with."""
+    return translate(N_("It set off what followed: {consequence}.")).format(
+        consequence=translate(CONSEQUENCE_TEXT[triggered])
+    )
+
+
+def category_of(error_class: str, *, mass_5xx: bool = False) -> str:
+    """The first-strike category of ``error_class`` (:func:`interpret`)."""
+    if error_class in INTERFACE_CLASSES:
+        return "interface_limits"
+    if error_class == "server_5xx":
+        return "unrecoverable" if mass_5xx else "server_errors"
+    return {
+        "timeout": "queueing",
+        "oom": "memory",
+        "connection": "unreachable",
+        "stream_broken": "stream_broken",
+    }.get(error_class, "other")
+
+
+def strike_text(
+    category: str, error_class: str, *, oom_follows: bool = False, translate: Callable[[str], str] = N_
+) -> str:
+    """The one-sentence reading of a first strike of ``category`` (``translate``: into the report's
+    language; the default keeps the English of the summary)."""
+    text = translate(STRIKE_TEXT[category]).format(error_class=error_class)
+    if category == "queueing":
+        text += " " + translate(OOM_FOLLOWS_TEXT[oom_follows])
+    return text
 
 
 def interpret(error_class: str, *, oom_follows: bool = False, mass_5xx: bool = False) -> tuple[str, str]:
@@ -418,53 +488,8 @@ def interpret(error_class: str, *, oom_follows: bool = False, mass_5xx: bool = F
     first), ``unrecoverable`` (5xx first, reaching ``mass_share`` of a window), ``server_errors`` (5xx first,
     not en masse), ``unreachable`` (connection failures first), ``stream_broken`` (streams cut mid-way first).
     """
-    if error_class in INTERFACE_CLASSES:
-        return (
-            "interface_limits",
-            "Client errors (4xx) struck first: the service refused requests at its interface or validation "
-            "limits (rate limit, context length, request checks) before the engine itself was in trouble.",
-        )
-    if error_class == "timeout":
-        tail = (
-            " Out-of-memory errors followed, so the queue built up before memory ran out."
-            if oom_follows
-            else " No out-of-memory error preceded them."
-        )
-        return (
-            "queueing",
-            "Timeouts struck first: requests waited in the queue until the client gave up, a queueing or "
-            "scheduling bottleneck with TTFT out of control." + tail,
-        )
-    if error_class == "oom":
-        return (
-            "memory",
-            "Out-of-memory struck first: batch size, KV-cache size or context length ask for more GPU memory "
-            "than this load leaves.",
-        )
-    if error_class == "server_5xx":
-        if mass_5xx:
-            return (
-                "unrecoverable",
-                "A mass of 5xx errors struck first: the server fell into a state it did not recover from.",
-            )
-        return (
-            "server_errors",
-            "Server errors (5xx) struck first without becoming a mass failure: look for the failing code "
-            "path in the server's logs by response id.",
-        )
-    if error_class == "connection":
-        return (
-            "unreachable",
-            "Connection failures struck first: the server stopped accepting connections (crashed, "
-            "restarted or its accept queue overflowed).",
-        )
-    if error_class == "stream_broken":
-        return (
-            "stream_broken",
-            "Broken streams struck first: responses were cut mid-way (a worker died or a proxy closed long "
-            "streams).",
-        )
-    return ("other", f"{error_class} errors struck first.")
+    category = category_of(error_class, mass_5xx=mass_5xx)
+    return category, strike_text(category, error_class, oom_follows=oom_follows)
 
 
 # -- the analysis stage ----------------------------------------------------------------------------------

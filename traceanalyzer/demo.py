@@ -1,8 +1,8 @@
 """``make demo``: render the report of a bundled sample capture and print its console summary.
 
 Runs the same commands a user would type (``traceanalyzer analyze`` and ``traceanalyzer report``) on
-``sample_traces/ramp-oom`` (a step ramp until the simulated GPU runs out of memory, then a 5xx cascade) and
-says where the files are.
+``sample_traces/ramp-oom`` (a step ramp until the simulated GPU runs out of memory, then a 5xx cascade), in
+English and in Simplified Chinese (``--lang zh-CN``), and says where the files are.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     rel = CAPTURE.relative_to(ROOT)
     html, pdf, summary = OUT / "report.html", OUT / "report.pdf", OUT / "summary.json"
+    zh_html, zh_pdf = OUT / "report.zh-CN.html", OUT / "report.zh-CN.pdf"
     rc = _run(["analyze", str(rel)])
     rc = rc or _run(
         [
@@ -49,11 +50,23 @@ def main() -> int:
             str(summary.relative_to(ROOT)),
         ]
     )
+    rc = rc or _run(
+        [
+            "report",
+            str(rel),
+            "--lang",
+            "zh-CN",
+            "-o",
+            str(zh_html.relative_to(ROOT)),
+            "-o",
+            str(zh_pdf.relative_to(ROOT)),
+        ]
+    )
     if rc == 0:
         print("\nThe demo report of the ramp-oom sample capture:")
-        for path in (html, pdf, summary):
+        for path in (html, pdf, summary, zh_html, zh_pdf):
             print(f"  {path}")
-        print("Open the HTML in a browser; the PDF is the same report for stakeholders.")
+        print("Open the HTML in a browser; the PDF is the same report for stakeholders (also in Chinese).")
     return rc
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from reports.charts.base import ERROR_CLASS_COLORS, OTHER_CLASS_COLOR, Chart, error_color
 from reports.charts.compare import compare_timeline
 from reports.charts.distributions import capacity_curve, compare_distributions, latency_distributions
-from reports.charts.timeline import PANELS, Timeline, finding_chart, timeline
+from reports.charts.timeline import PANEL_TITLES, PANELS, Timeline, finding_chart, timeline
 
 __all__ = [
     "ERROR_CLASS_COLORS",
     "OTHER_CLASS_COLOR",
     "PANELS",
+    "PANEL_TITLES",
     "Chart",
     "Timeline",
     "capacity_curve",

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from traceanalyzer.i18n import N_, _
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -111,7 +113,9 @@ def styled(salt: str) -> Iterator[None]:
     """The report style for figures built inside the block; ``salt`` makes the chart's SVG ids unique."""
     import matplotlib
 
-    rc: Any = {**RC, "svg.hashsalt": salt}
+    from reports.fonts import chart_fonts
+
+    rc: Any = {**RC, "svg.hashsalt": salt, "font.family": list(chart_fonts())}
     with matplotlib.rc_context(rc), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets are expected gaps
         yield
@@ -150,6 +154,12 @@ def svg(fig: Figure, name: str, alt: str) -> Chart:
 
 # -- time axis and downsampling -----------------------------------------------------------------------
 TimeUnit = Literal["s", "min", "h"]
+TIME_AXIS_LABELS: dict[str, str] = {
+    "s": N_("time since first request (s)"),
+    "min": N_("time since first request (min)"),
+    "h": N_("time since first request (h)"),
+}
+"""The time axis's label for each display unit (translated at use)."""
 
 
 def time_unit(duration_s: float) -> tuple[TimeUnit, float]:
@@ -187,7 +197,7 @@ class DisplayGrid:
 
     @property
     def label(self) -> str:
-        return f"time since first request ({self.unit})"
+        return _(TIME_AXIS_LABELS[self.unit])
 
     def x(self, seconds: float) -> float:
         return seconds / self.scale
@@ -252,8 +262,8 @@ def finish_axes(ax: Axes, title: str | None = None, ylabel: str | None = None) -
     ax.margins(x=0)
 
 
-def no_data(ax: Axes, text: str = "no data") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=MUTED)
+def no_data(ax: Axes, text: str | None = None) -> None:
+    ax.text(0.5, 0.5, text or _("no data"), ha="center", va="center", transform=ax.transAxes, color=MUTED)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)

@@ -19,17 +19,24 @@ from reports.charts.base import (
     svg,
     time_unit,
 )
+from traceanalyzer.i18n import N_, _
 from traceanalyzer.model import Analysis
+
+COMPARE_AXIS_LABELS: dict[str, str] = {
+    "s": N_("time since each run's first request (s)"),
+    "min": N_("time since each run's first request (min)"),
+    "h": N_("time since each run's first request (h)"),
+}
 
 MAX_POINTS = 400
 SERIES: tuple[tuple[str, str, str, float, Literal["mean", "max"]], ...] = (
-    ("ttft_p95_s", "TTFT p95", "ms", 1000.0, "max"),
-    ("e2e_p95_s", "E2E p95", "ms", 1000.0, "max"),
-    ("qps", "QPS (ok)", "requests/s", 1.0, "mean"),
-    ("tps", "Cluster TPS", "tokens/s", 1.0, "mean"),
-    ("error_rate", "Error rate", "% of requests", 100.0, "mean"),
-    ("gpu_util_pct", "GPU utilisation", "%", 1.0, "mean"),
-    ("gpu_mem_used_mib", "GPU memory used", "MiB", 1.0, "max"),
+    ("ttft_p95_s", N_("TTFT p95"), N_("ms"), 1000.0, "max"),
+    ("e2e_p95_s", N_("E2E p95"), N_("ms"), 1000.0, "max"),
+    ("qps", N_("QPS (ok)"), N_("requests/s"), 1.0, "mean"),
+    ("tps", N_("Cluster TPS"), N_("tokens/s"), 1.0, "mean"),
+    ("error_rate", N_("Error rate"), N_("% of requests"), 100.0, "mean"),
+    ("gpu_util_pct", N_("GPU utilisation"), N_("%"), 1.0, "mean"),
+    ("gpu_mem_used_mib", N_("GPU memory used"), N_("MiB"), 1.0, "max"),
 )
 """(series, title, unit, scale, downsampling) of each panel, drawn when either run has the series."""
 
@@ -50,7 +57,7 @@ def compare_timeline(baseline: Analysis, candidate: Analysis, names: tuple[str, 
     if not panels:
         return None
     longest = max(baseline.capture.duration_s, candidate.capture.duration_s)
-    unit, _ = time_unit(longest)
+    unit, _scale = time_unit(longest)
     with styled("compare-timeline"):
         fig = new_figure(CHART_WIDTH_IN, 1.6 * len(panels) + 0.6)
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
@@ -64,8 +71,8 @@ def compare_timeline(baseline: Analysis, candidate: Analysis, names: tuple[str, 
                 if grid.left.size:
                     ax.step(grid.left, y, where="post", color=color, label=label)
             ax.set_ylim(bottom=0)
-            finish_axes(ax, title, ylabel)
+            finish_axes(ax, _(title), _(ylabel))
         axes[0].legend(loc="upper right", ncols=2)
         axes[-1].set_xlim(0, end or 1.0)
-        axes[-1].set_xlabel(f"time since each run's first request ({unit})")
+        axes[-1].set_xlabel(_(COMPARE_AXIS_LABELS[unit]))
         return svg(fig, "compare-timeline", "per-window series of both runs overlaid")

@@ -25,7 +25,11 @@ from reports.charts.base import (
     styled,
     svg,
 )
+from traceanalyzer.i18n import N_, _, decimal
 from traceanalyzer.model import Analysis
+
+LEVEL_KINDS = {"stage": N_("stage"), "users": N_("users"), "in_flight": N_("in_flight"), "": N_("level")}
+"""How the capacity chart's axis names each kind of load level (English; translated at use)."""
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,7 +86,7 @@ def _cdf_panel(
         ax.set_xlim(left=0)  # a wide distribution reads best from zero; a narrow one keeps its own range
     _percentile_guides(ax)
     ax.set_xlabel(unit)
-    finish_axes(ax, title, "requests at or below (%)")
+    finish_axes(ax, title, _("requests at or below (%)"))
     if len(series) > 1:
         ax.legend(loc="lower right")
 
@@ -115,10 +119,10 @@ def _histogram(ax: Axes, title: str, quantiles: Sequence[float], color: str) -> 
         edgecolor="white",
         linewidth=0.4,
     )
-    ax.set_xlabel("ms")
-    finish_axes(ax, title, "share of gaps (%)")
+    ax.set_xlabel(_("ms"))
+    finish_axes(ax, title, _("share of gaps (%)"))
     ax.annotate(
-        f"axis ends at p99; max {values[-1]:,.1f} ms",
+        _("axis ends at p99; max {value} ms").format(value=decimal(values[-1], 1)),
         xy=(1.0, 1.0),
         xycoords="axes fraction",
         xytext=(-2, -2),
@@ -137,13 +141,15 @@ def latency_distributions(analysis: Analysis) -> Chart:
         fig = new_figure(CHART_WIDTH_IN, 5.6)
         (a, b), (c, d) = fig.subplots(2, 2)
         ttft_unit, ttft_scale = _unit_for(dist.ttft_s)
-        _cdf_panel(a, "TTFT (CDF)", ttft_unit, ttft_scale, [("TTFT", dist.ttft_s, SERIES_COLORS["p95"])])
+        _cdf_panel(a, _("TTFT (CDF)"), ttft_unit, ttft_scale, [("TTFT", dist.ttft_s, SERIES_COLORS["p95"])])
         e2e_unit, e2e_scale = _unit_for(dist.e2e_s)
-        _cdf_panel(b, "E2E latency (CDF)", e2e_unit, e2e_scale, [("E2E", dist.e2e_s, SERIES_COLORS["e2e"])])
         _cdf_panel(
-            c, "TPOT (CDF)", "ms per token", 1000.0, [("TPOT", dist.tpot_s, SERIES_COLORS["gpu_util"])]
+            b, _("E2E latency (CDF)"), e2e_unit, e2e_scale, [("E2E", dist.e2e_s, SERIES_COLORS["e2e"])]
         )
-        _histogram(d, "ITL: gaps between text chunks", dist.itl_s, SERIES_COLORS["tps"])
+        _cdf_panel(
+            c, _("TPOT (CDF)"), _("ms per token"), 1000.0, [("TPOT", dist.tpot_s, SERIES_COLORS["gpu_util"])]
+        )
+        _histogram(d, _("ITL: gaps between text chunks"), dist.itl_s, SERIES_COLORS["tps"])
         return svg(fig, "distributions", "CDFs of TTFT, E2E and TPOT and a histogram of inter-chunk gaps")
 
 
@@ -156,13 +162,18 @@ def compare_distributions(baseline: Analysis, candidate: Analysis, names: tuple[
         axes = fig.subplots(2, 2).ravel()
         for ax, (title, attr) in zip(
             axes,
-            (("TTFT", "ttft_s"), ("E2E latency", "e2e_s"), ("TPOT", "tpot_s"), ("ITL (chunk gaps)", "itl_s")),
+            (
+                ("TTFT", "ttft_s"),
+                (N_("E2E latency"), "e2e_s"),
+                ("TPOT", "tpot_s"),
+                (N_("ITL (chunk gaps)"), "itl_s"),
+            ),
             strict=True,
         ):
             b, c = getattr(base, attr), getattr(cand, attr)
             unit, scale = _unit_for(tuple(b) + tuple(c))
             series = [(names[0], b, colors[0]), (names[1], c, colors[1])]
-            _cdf_panel(ax, f"{title} (CDF)", unit, scale, series)
+            _cdf_panel(ax, _("{title} (CDF)").format(title=_(title)), unit, scale, series)
         return svg(fig, "compare-distributions", "overlaid CDFs of TTFT, E2E, TPOT and ITL for both runs")
 
 
@@ -185,9 +196,9 @@ def capacity_curve(analysis: Analysis) -> Chart | None:
             color="#ffd8a8",
             edgecolor=SERIES_COLORS["tps"],
             linewidth=0.8,
-            label="cluster TPS (steady)",
+            label=_("cluster TPS (steady)"),
         )
-        ax.set_ylabel("tokens/s")
+        ax.set_ylabel(_("tokens/s"))
         ax.set_ylim(bottom=0)
         right = ax.twinx()
         right.plot(
@@ -195,22 +206,22 @@ def capacity_curve(analysis: Analysis) -> Chart | None:
             as_floats([lv.ttft_p95_s for lv in levels]) * 1000,
             marker="o",
             color=SERIES_COLORS["p95"],
-            label="TTFT p95",
+            label=_("TTFT p95"),
         )
         right.plot(
             x,
             as_floats([lv.e2e_p95_s for lv in levels]) * 1000,
             marker="s",
             color=SERIES_COLORS["e2e"],
-            label="E2E p95",
+            label=_("E2E p95"),
         )
-        right.set_ylabel("latency p95 (ms)")
+        right.set_ylabel(_("latency p95 (ms)"))
         right.set_ylim(bottom=0)
         right.grid(False)
         names = [lv.name for lv in levels]
         for point, label, color in (
-            (cap.knee, "knee", FIRST_STRIKE),
-            (cap.max_sustainable, "max sustainable", "#2b8a3e"),
+            (cap.knee, _("knee"), FIRST_STRIKE),
+            (cap.max_sustainable, _("max sustainable"), "#2b8a3e"),
         ):
             if point is not None and point.stage in names:
                 i = names.index(point.stage)
@@ -228,14 +239,18 @@ def capacity_curve(analysis: Analysis) -> Chart | None:
         ax.set_xticks(x)
         if len(levels) <= MAX_LEVEL_LABELS:
             ax.set_xticklabels(
-                [lv.name + ("" if lv.slo_held else "\nSLO missed") for lv in levels], fontsize=7
+                [lv.name + ("" if lv.slo_held else "\n" + _("SLO missed")) for lv in levels], fontsize=7
             )
             for tick, lv in zip(ax.get_xticklabels(), levels, strict=True):
                 tick.set_color(MUTED if lv.slo_held else FIRST_STRIKE)
         else:
             ax.set_xticklabels([""] * len(levels))
-        ax.set_xlabel(f"load level ({cap.level_kind or 'level'})")
-        finish_axes(ax, "Throughput and latency by load level")
+        ax.set_xlabel(
+            _("load level ({kind})").format(
+                kind=_(LEVEL_KINDS.get(cap.level_kind or "", cap.level_kind or ""))
+            )
+        )
+        finish_axes(ax, _("Throughput and latency by load level"))
         ax.margins(x=0.03)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = right.get_legend_handles_labels()

@@ -39,6 +39,7 @@ from reports.charts.base import (
     styled,
     svg,
 )
+from traceanalyzer.i18n import N_, _
 from traceanalyzer.model import Analysis, LoadLevel, WindowSeries
 
 if TYPE_CHECKING:
@@ -75,12 +76,20 @@ def _present(ts: WindowSeries, panel: str) -> bool:
 
 
 _MISSING_REASON = {
-    "latency": "no successful request in any window",
-    "throughput": "no time windows",
-    "gpu": "no GPU samples in the capture",
-    "engine": "no engine queue, KV-cache or host CPU samples in the capture",
-    "errors": "no time windows",
+    "latency": N_("no successful request in any window"),
+    "throughput": N_("no time windows"),
+    "gpu": N_("no GPU samples in the capture"),
+    "engine": N_("no engine queue, KV-cache or host CPU samples in the capture"),
+    "errors": N_("no time windows"),
 }
+PANEL_TITLES = {
+    "latency": N_("latency"),
+    "throughput": N_("throughput"),
+    "gpu": N_("GPU"),
+    "engine": N_("engine"),
+    "errors": N_("errors"),
+}
+"""What each panel is called where the report says it is missing (English; translated at use)."""
 
 
 def _line(ax: Axes, grid: DisplayGrid, y: FloatArray, **kw: Any) -> None:
@@ -107,11 +116,11 @@ def _latency(ax: Axes, grid: DisplayGrid, ts: WindowSeries) -> None:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # plain text, no mathtext
         ax.yaxis.set_minor_formatter(NullFormatter())
-        ylabel = "latency (ms, log)"
+        ylabel = _("latency (ms, log)")
     else:
         ax.set_ylim(bottom=0)
-        ylabel = "latency (ms)"
-    finish_axes(ax, "Latency per window (successful requests)", ylabel)
+        ylabel = _("latency (ms)")
+    finish_axes(ax, _("Latency per window (successful requests)"), ylabel)
 
 
 def _right_axis(ax: Axes, ylabel: str, top: float | None = None) -> Axes:
@@ -133,13 +142,13 @@ def _throughput(ax: Axes, grid: DisplayGrid, ts: WindowSeries) -> Axes:
         grid.reduce(ts.offered_qps),
         color=SERIES_COLORS["offered"],
         linestyle="--",
-        label="offered QPS",
+        label=_("offered QPS"),
     )
-    _line(ax, grid, grid.reduce(ts.qps), color=SERIES_COLORS["qps"], label="QPS (ok)")
+    _line(ax, grid, grid.reduce(ts.qps), color=SERIES_COLORS["qps"], label=_("QPS (ok)"))
     ax.set_ylim(bottom=0)
-    finish_axes(ax, "Throughput", "requests/s")
-    right = _right_axis(ax, "tokens/s")
-    _line(right, grid, grid.reduce(ts.tps), color=SERIES_COLORS["tps"], label="cluster TPS")
+    finish_axes(ax, _("Throughput"), _("requests/s"))
+    right = _right_axis(ax, _("tokens/s"))
+    _line(right, grid, grid.reduce(ts.tps), color=SERIES_COLORS["tps"], label=_("cluster TPS"))
     right.set_ylim(bottom=0)
     return right
 
@@ -150,18 +159,18 @@ def _gpu(ax: Axes, grid: DisplayGrid, ts: WindowSeries) -> Axes:
         grid,
         grid.reduce(ts.gpu_util_pct),
         color=SERIES_COLORS["gpu_util"],
-        label="GPU util (mean of GPUs)",
+        label=_("GPU util (mean of GPUs)"),
     )
     ax.set_ylim(0, 105)
-    finish_axes(ax, "GPU", "utilisation (%)")
-    right = _right_axis(ax, "memory (GiB)")
+    finish_axes(ax, _("GPU"), _("utilisation (%)"))
+    right = _right_axis(ax, _("memory (GiB)"))
     mem = grid.reduce(ts.gpu_mem_used_mib, "max") / 1024
-    _line(right, grid, mem, color=SERIES_COLORS["gpu_mem"], label="memory used (all GPUs)")
+    _line(right, grid, mem, color=SERIES_COLORS["gpu_mem"], label=_("memory used (all GPUs)"))
     totals = [g.mem_total_mib for g in ts.gpus]
     if totals and all(t is not None for t in totals):
         total = sum(t for t in totals if t is not None) / 1024
         right.axhline(
-            total, color=SERIES_COLORS["gpu_mem"], linestyle=":", linewidth=1, label="memory installed"
+            total, color=SERIES_COLORS["gpu_mem"], linestyle=":", linewidth=1, label=_("memory installed")
         )
         right.set_ylim(0, total * 1.08)
     else:
@@ -177,20 +186,24 @@ def _engine(ax: Axes, grid: DisplayGrid, ts: WindowSeries) -> Axes | None:
             grid,
             grid.reduce(ts.queue_waiting, "max"),
             color=SERIES_COLORS["queue"],
-            label="queue waiting",
+            label=_("queue waiting"),
         )
         drawn_left = True
     if has_data(ts.running):
-        _line(ax, grid, grid.reduce(ts.running), color=SERIES_COLORS["running"], label="running")
+        _line(ax, grid, grid.reduce(ts.running), color=SERIES_COLORS["running"], label=_("running"))
         drawn_left = True
     ax.set_ylim(bottom=0)
-    finish_axes(ax, "Engine queue and host", "requests" if drawn_left else None)
+    finish_axes(ax, _("Engine queue and host"), _("requests") if drawn_left else None)
     if not (has_data(ts.kv_cache_pct) or has_data(ts.cpu_pct)):
         return None
-    right = _right_axis(ax, "percent", 105)
+    right = _right_axis(ax, _("percent"), 105)
     if has_data(ts.kv_cache_pct):
         _line(
-            right, grid, grid.reduce(ts.kv_cache_pct, "max"), color=SERIES_COLORS["kv"], label="KV cache (%)"
+            right,
+            grid,
+            grid.reduce(ts.kv_cache_pct, "max"),
+            color=SERIES_COLORS["kv"],
+            label=_("KV cache (%)"),
         )
     if has_data(ts.cpu_pct):
         _line(
@@ -199,7 +212,7 @@ def _engine(ax: Axes, grid: DisplayGrid, ts: WindowSeries) -> Axes | None:
             grid.reduce(ts.cpu_pct),
             color=SERIES_COLORS["cpu"],
             linestyle="--",
-            label="host CPU (%)",
+            label=_("host CPU (%)"),
         )
     right.set_ylim(0, 105)
     return right
@@ -228,7 +241,7 @@ def _errors(ax: Axes, grid: DisplayGrid, analysis: Analysis) -> Axes:
         lower = upper
     peak = float(lower.max(initial=0.0))
     ax.set_ylim(bottom=0, top=peak * 1.25 if peak > 0 else 1.0)
-    finish_axes(ax, "Failures by error class", "failures/s")
+    finish_axes(ax, _("Failures by error class"), _("failures/s"))
     top = ax.get_ylim()[1]
     for cls in order:
         err = analysis.errors.get(cls)
@@ -242,14 +255,24 @@ def _errors(ax: Axes, grid: DisplayGrid, analysis: Analysis) -> Axes:
         at = strike.onset_s if strike.onset_s is not None else (err.first_seen_s if err else None)
         if at is not None:
             ax.axvline(
-                grid.x(at), color=FIRST_STRIKE, linewidth=2, label=f"first strike: {strike.error_class}"
+                grid.x(at),
+                color=FIRST_STRIKE,
+                linewidth=2,
+                label=_("first strike: {error_class}").format(error_class=strike.error_class),
             )
     if has_data(ts.users):
-        load, label = grid.reduce(ts.users), "Locust users"
+        load, label = grid.reduce(ts.users), _("Locust users")
     else:
-        load, label = grid.reduce(ts.concurrency_mean), "requests open"
+        load, label = grid.reduce(ts.concurrency_mean), _("requests open")
     right = _right_axis(ax, label)
-    _line(right, grid, load, color=SERIES_COLORS["load"], linewidth=1.2, label=f"load: {label}")
+    _line(
+        right,
+        grid,
+        load,
+        color=SERIES_COLORS["load"],
+        linewidth=1.2,
+        label=_("load: {what}").format(what=label),
+    )
     right.set_ylim(bottom=0)
     return right
 
@@ -281,7 +304,7 @@ def _strip(ax: Axes, grid: DisplayGrid, levels: Sequence[LoadLevel]) -> None:
     ax.grid(False)
     for side in ("left", "right", "top", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_ylabel("stage", rotation=0, ha="right", va="center", fontsize=7, color=MUTED)
+    ax.set_ylabel(_("stage"), rotation=0, ha="right", va="center", fontsize=7, color=MUTED)
 
 
 def _bands(axes: Sequence[Axes], grid: DisplayGrid, analysis: Analysis, levels: Sequence[LoadLevel]) -> None:
@@ -400,32 +423,32 @@ def finding_chart(
         ax.set_xlim(0, grid.end)
         ax.set_ylim(bottom=0)
         ax.set_xlabel(grid.label)
-        finish_axes(ax, f"{label} per window", unit or None)
+        finish_axes(ax, _("{series} per window").format(series=_(label)), _(unit) if unit else None)
         return svg(fig, f"finding-{series}", f"{label} over time, the finding's time range shaded")
 
 
 SERIES_LABELS: dict[str, tuple[str, str]] = {
-    "qps": ("QPS (successful requests completed)", "requests/s"),
-    "offered_qps": ("Offered QPS (requests sent)", "requests/s"),
-    "tps": ("Cluster TPS", "tokens/s"),
-    "gpu_util_pct": ("GPU utilisation (mean of GPUs)", "%"),
-    "gpu_mem_used_mib": ("GPU memory used (all GPUs)", "MiB"),
-    "cpu_pct": ("Host CPU", "%"),
-    "host_mem_used_mib": ("Host memory used", "MiB"),
-    "queue_waiting": ("Engine queue (waiting)", "requests"),
-    "running": ("Engine running", "requests"),
-    "kv_cache_pct": ("KV cache", "%"),
-    "error_rate": ("Error rate", "share"),
-    "concurrency_mean": ("Requests open", "requests"),
-    "in_flight_mean": ("Client in-flight at send", "requests"),
-    "ttft_p50_s": ("TTFT p50", "ms"),
-    "ttft_p95_s": ("TTFT p95", "ms"),
-    "ttft_p99_s": ("TTFT p99", "ms"),
-    "tpot_p50_s": ("TPOT p50", "ms"),
-    "tpot_p95_s": ("TPOT p95", "ms"),
-    "e2e_p50_s": ("E2E p50", "ms"),
-    "e2e_p95_s": ("E2E p95", "ms"),
-    "e2e_p99_s": ("E2E p99", "ms"),
+    "qps": (N_("QPS (successful requests completed)"), N_("requests/s")),
+    "offered_qps": (N_("Offered QPS (requests sent)"), N_("requests/s")),
+    "tps": (N_("Cluster TPS"), N_("tokens/s")),
+    "gpu_util_pct": (N_("GPU utilisation (mean of GPUs)"), N_("%")),
+    "gpu_mem_used_mib": (N_("GPU memory used (all GPUs)"), N_("MiB")),
+    "cpu_pct": (N_("Host CPU"), N_("%")),
+    "host_mem_used_mib": (N_("Host memory used"), N_("MiB")),
+    "queue_waiting": (N_("Engine queue (waiting)"), N_("requests")),
+    "running": (N_("Engine running"), N_("requests")),
+    "kv_cache_pct": (N_("KV cache"), N_("%")),
+    "error_rate": (N_("Error rate"), N_("share")),
+    "concurrency_mean": (N_("Requests open"), N_("requests")),
+    "in_flight_mean": (N_("Client in-flight at send"), N_("requests")),
+    "ttft_p50_s": (N_("TTFT p50"), N_("ms")),
+    "ttft_p95_s": (N_("TTFT p95"), N_("ms")),
+    "ttft_p99_s": (N_("TTFT p99"), N_("ms")),
+    "tpot_p50_s": (N_("TPOT p50"), N_("ms")),
+    "tpot_p95_s": (N_("TPOT p95"), N_("ms")),
+    "e2e_p50_s": (N_("E2E p50"), N_("ms")),
+    "e2e_p95_s": (N_("E2E p95"), N_("ms")),
+    "e2e_p99_s": (N_("E2E p99"), N_("ms")),
 }
 """Title and unit of each per-window series a finding may name (``Finding.chart``)."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from traceanalyzer.cli.language import language_option
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 
 
@@ -24,8 +25,13 @@ Examples:
 )
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
 @analysis_options
+@language_option
 def analyze(
-    capture: tuple[str, ...], json_out: str | None, fail_on_slo: bool, settings: CaptureSettings
+    capture: tuple[str, ...],
+    json_out: str | None,
+    fail_on_slo: bool,
+    settings: CaptureSettings,
+    lang: str = "en",
 ) -> int:
     """Analyze a capture (directories or files) and print the summary."""
     from traceanalyzer.api import analyze as run_analysis
@@ -35,7 +41,7 @@ def analyze(
     if json_out == "-":
         sys.stdout.write(result.to_json())
     else:
-        render(result)
+        render(result, lang=lang)
         if json_out:
             Path(json_out).write_text(result.to_json(), encoding="utf-8")
     failed = any(s.passed is False for s in result.slo)

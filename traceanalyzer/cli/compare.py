@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from traceanalyzer.cli.language import language_option
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 from traceanalyzer.cli.report import echo_written
 from traceanalyzer.compare import Comparison, Tolerance
@@ -66,6 +67,7 @@ alpha {Tolerance.alpha:g}.
 @click.option("--candidate-name", help="Name of the candidate in the report (default: its directory name).")
 @click.option("--fail-on-regression", is_flag=True, help="Exit with code 1 when a regression is flagged.")
 @analysis_options
+@language_option
 def compare(
     baseline: str,
     candidate: str,
@@ -76,6 +78,7 @@ def compare(
     candidate_name: str | None,
     fail_on_regression: bool,
     settings: CaptureSettings,
+    lang: str = "en",
 ) -> int:
     """Compare two captures: every headline metric with its delta, significance and regressions flagged."""
     from reports import plan_outputs
@@ -91,5 +94,5 @@ def compare(
     click.echo(verdict_line(comparison))
     for warning in comparison.warnings:
         click.echo(f"note: {warning}", err=True)
-    render(comparison, outputs, title=title, on_written=echo_written)
+    render(comparison, outputs, title=title, lang=lang, on_written=echo_written)
     return 1 if fail_on_regression and comparison.regressions else 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from traceanalyzer.cli.language import language_option
 from traceanalyzer.cli.options import CaptureSettings, analysis_options
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ Examples:
 @click.option("--title", help="Report title (default: from the capture's model).")
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
 @analysis_options
+@language_option
 def report(
     capture: tuple[str, ...],
     outputs: tuple[str, ...],
@@ -54,6 +56,7 @@ def report(
     title: str | None,
     fail_on_slo: bool,
     settings: CaptureSettings,
+    lang: str = "en",
 ) -> int:
     """Analyze a capture and render the report; the format follows each output file's extension."""
     from reports import plan_outputs
@@ -62,7 +65,7 @@ def report(
     files: list[Output] = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
     plan_outputs(files)  # fail on a bad output before the analysis runs
     result = analyze(settings.load(capture), settings.options_for(capture))
-    render(result, files, title=title, on_written=echo_written)
+    render(result, files, title=title, lang=lang, on_written=echo_written)
     if json_out == "-":
         sys.stdout.write(result.to_json())
     failed = any(s.passed is False for s in result.slo)

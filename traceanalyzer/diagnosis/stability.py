@@ -8,6 +8,7 @@ import pandas as pd
 
 from traceanalyzer.diagnosis.common import DiagnosisOptions, Skipped, finding
 from traceanalyzer.diagnosis.stats import counting_noise_cv
+from traceanalyzer.i18n import N_
 from traceanalyzer.model import Finding, Severity, SloThresholds, Variability
 
 if TYPE_CHECKING:
@@ -17,11 +18,13 @@ SEVERE_CLASSES = frozenset({"oom", "server_5xx", "connection", "stream_broken"})
 """Error classes whose onset is ``critical`` whatever their share."""
 
 _CHECKS: tuple[tuple[str, str, str], ...] = (
-    ("e2e_cv", "rtv", "E2E response-time variability (CV)"),
-    ("qps_cv", "qps_cv", "QPS fluctuation (CV of windowed QPS)"),
-    ("gpu_mem_fluctuation", "gpu_mem_fluctuation", "GPU memory fluctuation ((max - min) / mean)"),
-    ("latency_drift", "latency_drift", "soak latency drift (E2E p95, last vs first quarter)"),
+    ("e2e_cv", "rtv", N_("E2E response-time variability (CV)")),
+    ("qps_cv", "qps_cv", N_("QPS fluctuation (CV of windowed QPS)")),
+    ("gpu_mem_fluctuation", "gpu_mem_fluctuation", N_("GPU memory fluctuation ((max - min) / mean)")),
+    ("latency_drift", "latency_drift", N_("soak latency drift (E2E p95, last vs first quarter)")),
 )
+CHECK_LABELS: dict[str, str] = {attr: label for attr, _, label in _CHECKS}
+"""What each ``unstable`` check is called in its message (English; translated where rendered)."""
 
 
 def unstable(

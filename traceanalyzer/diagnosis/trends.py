@@ -18,6 +18,7 @@ from traceanalyzer.diagnosis.common import (
     median,
 )
 from traceanalyzer.diagnosis.stats import ChangePoint, change_points, level_change, trend
+from traceanalyzer.i18n import N_
 from traceanalyzer.model import Finding, Severity
 
 
@@ -162,20 +163,20 @@ def memory_leak(
 
 
 LATENCY_SERIES: tuple[tuple[str, str], ...] = (
-    ("ttft_p50_s", "TTFT p50"),
-    ("tpot_p50_s", "TPOT p50"),
-    ("e2e_p50_s", "E2E p50"),
+    ("ttft_p50_s", N_("TTFT p50")),
+    ("tpot_p50_s", N_("TPOT p50")),
+    ("e2e_p50_s", N_("E2E p50")),
 )
 RESOURCE_SERIES: tuple[tuple[str, str], ...] = (
-    ("offered_qps", "offered QPS"),
-    ("users", "Locust users"),
-    ("load", "requests open"),
-    ("tps", "cluster TPS"),
-    ("gpu_util_pct", "GPU utilization"),
-    ("gpu_mem_pct", "GPU memory"),
-    ("kv_cache_pct", "KV cache"),
-    ("queue_waiting", "queue depth"),
-    ("cpu_pct", "host CPU"),
+    ("offered_qps", N_("offered QPS")),
+    ("users", N_("Locust users")),
+    ("load", N_("requests open")),
+    ("tps", N_("cluster TPS")),
+    ("gpu_util_pct", N_("GPU utilization")),
+    ("gpu_mem_pct", N_("GPU memory")),
+    ("kv_cache_pct", N_("KV cache")),
+    ("queue_waiting", N_("queue depth")),
+    ("cpu_pct", N_("host CPU")),
 )
 OFFERED_LOAD = frozenset({"offered_qps", "users"})
 """What the load generator changes. Requests open are not among them: they follow latency in an open loop
