@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recorders.counting import progress_counter
 from recorders.otel_export.records import ReadStats, iter_requests
 from recorders.otel_export.send import OtlpSender, write_json_line
 from recorders.otel_export.spans import SpanOptions, resource, to_span
@@ -112,7 +113,7 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
     spans = (to_span(r, options.spans, res) for r in iter_requests(paths, stats))
     made = sent = refused = 0
     reasons: list[str] = []
-    with _progress(options.progress) as advance:
+    with progress_counter("exporting spans", options.progress) as advance:
         if options.out is not None:
             Path(options.out).parent.mkdir(parents=True, exist_ok=True)
             with open(options.out, "w", encoding="utf-8") as fh:
@@ -141,36 +142,3 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
         finally:
             sender.close()
     return ExportResult(made, sent, refused, url, None, tuple(reasons), stats.partial_lines)
-
-
-class _progress:
-    """A rich progress counter on stderr (quiet when stderr is not a terminal or ``enabled`` is false)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            return lambda n: None
-        self._bar = Progress(
-            SpinnerColumn(),
-            TextColumn("exporting spans"),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self._bar.start()
-        task = self._bar.add_task("export", total=None)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

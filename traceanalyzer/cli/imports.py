@@ -85,3 +85,6 @@ def import_locust(
 
 
 import_group.add_command(import_locust)
+from traceanalyzer.cli.import_langfuse import import_langfuse  # noqa: E402
+
+import_group.add_command(import_langfuse)
