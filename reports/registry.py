@@ -41,6 +41,8 @@ class RenderOptions:
     title: str | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     memo: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    trace_url: str | None = None
+    """URL template linking request ids to a tracing tool (``--trace-url``, :mod:`reports.trace_links`)."""
 
 
 class Renderer(abc.ABC):

@@ -46,6 +46,12 @@ Examples:
 )
 @click.option("--title", help="Report title (default: from the capture's model).")
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
+@click.option(
+    "--trace-url",
+    metavar="TEMPLATE",
+    help="Link request ids to a tracing tool: a URL with {trace_id}, {client_id}, {response_id} or "
+    "{session_id} in it.",
+)
 @analysis_options
 def report(
     capture: tuple[str, ...],
@@ -53,15 +59,20 @@ def report(
     json_out: str | None,
     title: str | None,
     fail_on_slo: bool,
+    trace_url: str | None,
     settings: CaptureSettings,
 ) -> int:
     """Analyze a capture and render the report; the format follows each output file's extension."""
     from reports import RenderOptions, get_renderer, plan_outputs, write_outputs
     from traceanalyzer.analysis import analyze
 
+    if trace_url is not None:
+        from reports.trace_links import check_template
+
+        check_template(trace_url)
     plan = plan_outputs([*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])])
     result = analyze(settings.load(capture), settings.options_for(capture))
-    render_options = RenderOptions(title=title)
+    render_options = RenderOptions(title=title, trace_url=trace_url)
     write_outputs(result, plan, render_options, on_written=echo_written)
     if json_out == "-":
         sys.stdout.write(get_renderer("json").render(result, render_options).decode("utf-8"))

@@ -179,6 +179,8 @@ class StageContext:
             error_class=text("error_class"),
             error_message=text("error_message"),
             source_file=text("source_file"),
+            run=text("run"),
+            session_id=text("session_id"),
         )
 
     def note(self, section: str, reason: str) -> None:
