@@ -89,6 +89,14 @@ def test_imported_capture_analyzes_with_the_served_ttfts(tmp_path: Path, keys: N
     assert analysis.latency.ttft_s.p50 == pytest.approx(want.p50, abs=1e-9)
     assert analysis.latency.ttft_s.p95 == pytest.approx(want.p95, abs=1e-9)
     assert analysis.latency.ttft_s.mean == pytest.approx(float(np.mean(by_hand)), abs=1e-9)
+
+    # TPOT from the first and the last token: (end - completion start) / (output tokens - 1).
+    def output(o: dict[str, Any]) -> int:
+        return int(o["usageDetails"]["output"]) + int(o["usageDetails"].get("output_reasoning_tokens", 0))
+
+    tpot = [(_ns(o["endTime"]) - _ns(o["completionStartTime"])) / 1e9 / (output(o) - 1) for o in ok]
+    assert analysis.latency.tpot_s.count == 19
+    assert analysis.latency.tpot_s.p50 == pytest.approx(describe(np.array(tpot)).p50, abs=1e-12)
     assert set(analysis.breakdown["model"]) == {"gpt-4o", "llama-3-8b"}
     assert set(analysis.errors) == {"rate_limited"}
 
