@@ -8,6 +8,7 @@ re-export sends the same ids. Kind CLIENT, status ERROR with the error message f
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -168,6 +169,12 @@ def resource(options: SpanOptions) -> Resource:
     return Resource.create({"service.name": options.service_name, "service.version": tool_version()})
 
 
+@functools.cache
+def scope() -> InstrumentationScope:
+    """The instrumentation scope of every span (the tool's version is looked up once)."""
+    return InstrumentationScope(SCOPE, tool_version())
+
+
 def to_span(record: Mapping[str, Any], options: SpanOptions, res: Resource) -> ReadableSpan:
     """The span of one request record."""
     run, client = record.get("run"), str(record["id"])
@@ -192,5 +199,5 @@ def to_span(record: Mapping[str, Any], options: SpanOptions, res: Resource) -> R
         status=status,
         start_time=int(record["t_send"]),
         end_time=int(record["t_end"]),
-        instrumentation_scope=InstrumentationScope(SCOPE, tool_version()),
+        instrumentation_scope=scope(),
     )
