@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recorders.counting import progress_counter
+from recorders.counting import progress_counter, stop_on_signals
 from recorders.langfuse_import.api import KEY_ENV, LangfuseClient, Query, Retry, iter_pages
 from recorders.langfuse_import.convert import SkipObservation, to_request
 from recorders.langfuse_import.files import read_observations
@@ -57,7 +58,8 @@ class ImportOptions:
 class LangfuseImport:
     """``path``: the trace file written; ``requests``: records in it (``errors`` of them failures);
     ``skipped``: observations left out, by reason; ``api``: ``v2``, ``v1`` or ``files``; ``pages``: pages
-    read; ``waits_s``: seconds waited for rate limits and retries."""
+    read; ``waits_s``: seconds waited for rate limits and retries; ``stopped``: SIGINT or SIGTERM ended the
+    import after the page in hand (what was read is written)."""
 
     path: Path
     requests: int
@@ -66,6 +68,7 @@ class LangfuseImport:
     pages: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     waits_s: float = 0.0
+    stopped: bool = False
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -169,11 +172,17 @@ def import_langfuse(options: ImportOptions) -> LangfuseImport:
             return LangfuseImport(out, sink.requests, sink.errors, "files", skipped=dict(sink.skipped))
         assert options.url is not None
         client = LangfuseClient(options.url, _auth(), retry=options.retry)
-        api, pages = asyncio.run(_pull(client, query, sink, options.progress))
-    return LangfuseImport(out, sink.requests, sink.errors, api, pages, dict(sink.skipped), sum(client.waits))
+        with stop_on_signals() as stop:
+            api, pages = asyncio.run(_pull(client, query, sink, options.progress, stop))
+    waits = sum(client.waits)
+    return LangfuseImport(
+        out, sink.requests, sink.errors, api, pages, dict(sink.skipped), waits, stop.is_set()
+    )
 
 
-async def _pull(client: LangfuseClient, query: Query, sink: _Sink, progress: bool) -> tuple[str, int]:
+async def _pull(
+    client: LangfuseClient, query: Query, sink: _Sink, progress: bool, stop: threading.Event
+) -> tuple[str, int]:
     api, pages = "v2", 0
     with progress_counter("generations", progress) as advance:
         async for api, observations in iter_pages(client, query):
@@ -181,4 +190,6 @@ async def _pull(client: LangfuseClient, query: Query, sink: _Sink, progress: boo
             for obs in observations:
                 sink.add(obs, api, f"{client.base_url} ({api} page {pages})")
             advance(len(observations))
+            if stop.is_set():
+                break
     return api, pages

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorders.counting import progress_counter
+from recorders.counting import progress_counter, stop_on_signals
 from recorders.otel_export.records import ReadStats, iter_requests
 from recorders.otel_export.send import OtlpSender, write_json_line
 from recorders.otel_export.spans import SpanOptions, resource, to_span
@@ -47,7 +47,8 @@ class ExportOptions:
 class ExportResult:
     """``spans``: spans made; ``sent``: accepted by the backend (or written with ``out``); ``refused``: spans
     the backend refused, with ``refusals`` the distinct reasons; ``endpoint``: where they went (no
-    credentials); ``partial_lines``: partial last lines skipped in the capture."""
+    credentials); ``partial_lines``: partial last lines skipped in the capture; ``stopped``: SIGINT or
+    SIGTERM ended the export after the batch in hand."""
 
     spans: int
     sent: int
@@ -56,6 +57,7 @@ class ExportResult:
     out: str | None
     refusals: tuple[str, ...] = ()
     partial_lines: int = 0
+    stopped: bool = False
 
 
 def traces_url(endpoint: str, *, langfuse: bool) -> str:
@@ -113,7 +115,7 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
     spans = (to_span(r, options.spans, res) for r in iter_requests(paths, stats))
     made = sent = refused = 0
     reasons: list[str] = []
-    with progress_counter("exporting spans", options.progress) as advance:
+    with progress_counter("exporting spans", options.progress) as advance, stop_on_signals() as stop:
         if options.out is not None:
             Path(options.out).parent.mkdir(parents=True, exist_ok=True)
             with open(options.out, "w", encoding="utf-8") as fh:
@@ -122,7 +124,11 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
                     made += len(batch)
                     sent += len(batch)
                     advance(len(batch))
-            return ExportResult(made, sent, 0, None, options.out, partial_lines=stats.partial_lines)
+                    if stop.is_set():
+                        break
+            return ExportResult(
+                made, sent, 0, None, options.out, partial_lines=stats.partial_lines, stopped=stop.is_set()
+            )
         assert options.endpoint is not None
         url = traces_url(options.endpoint, langfuse=options.spans.langfuse)
         sender = OtlpSender(url, _headers(options), timeout_s=options.timeout_s)
@@ -139,6 +145,8 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
                 if outcome.reason and outcome.reason not in reasons:
                     reasons.append(outcome.reason)
                 advance(len(batch))
+                if stop.is_set():
+                    break
         finally:
             sender.close()
-    return ExportResult(made, sent, refused, url, None, tuple(reasons), stats.partial_lines)
+    return ExportResult(made, sent, refused, url, None, tuple(reasons), stats.partial_lines, stop.is_set())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +33,8 @@ class Receiver:
     rejected: int = 0
     """``partial_success.rejected_spans`` in every 200 answer."""
     posts: int = 0
+    on_post: Callable[[int], None] | None = None
+    """Called with the number of each POST (from 1) before it is answered."""
 
     def spans(self) -> list[Any]:
         return [
@@ -55,6 +57,8 @@ def otlp_receiver() -> Iterator[Receiver]:
             with lock:
                 receiver.posts += 1
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+            if receiver.on_post is not None:
+                receiver.on_post(receiver.posts)
             if status != 200:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -276,3 +278,17 @@ def test_traces_url() -> None:
         "https://cloud.langfuse.com/api/public/otel/v1/traces"
     )
     assert traces_url("http://h/custom/v1/traces", langfuse=True) == "http://h/custom/v1/traces"
+
+
+def test_sigterm_stops_after_the_batch_in_hand(tmp_path: Path, capsys: Any) -> None:
+    capture = write_capture(tmp_path)
+    with otlp_receiver() as rx:
+        rx.on_post = lambda n: os.kill(os.getpid(), signal.SIGTERM) if n == 1 else None
+        with pytest.raises(SystemExit) as info:
+            main(["export", "otel", str(capture), "--endpoint", rx.url, "--batch", "1", "--quiet"])
+    assert info.value.code == 130
+    assert rx.posts == 1 and len(rx.spans()) == 1
+    out = capsys.readouterr()
+    assert "3 spans" not in out.out and "1 spans: 1 sent, 0 refused" in out.out
+    assert "stopped by a signal" in out.err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the usual handler is back

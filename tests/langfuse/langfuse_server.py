@@ -8,7 +8,7 @@ import asyncio
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,8 @@ class FakeLangfuse:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """(status, headers) answered before the real pages, in order."""
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    on_request: Callable[[int], None] | None = None
+    """Called with the number of each request (from 1) before it is answered."""
 
     def _selected(self, query: Any) -> list[dict[str, Any]]:
         assert query["type"] == "GENERATION"
@@ -43,6 +45,8 @@ class FakeLangfuse:
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((request.path, dict(request.query)))
+        if self.on_request is not None:
+            self.on_request(len(self.requests))
         expected = "Basic " + base64.b64encode(f"{PUBLIC}:{SECRET}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return web.json_response({"message": "Invalid credentials"}, status=401)

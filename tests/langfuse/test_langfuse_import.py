@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -261,3 +263,12 @@ def test_times_must_be_rfc3339_or_unix_seconds(tmp_path: Path, keys: None) -> No
     with pytest.raises(UsageError, match="--to must be after --from"):
         import_langfuse(_options(tmp_path, "http://127.0.0.1:9", to_time="1772366400"))
     assert datetime(2026, 3, 1, 12, tzinfo=UTC).timestamp() == T0_MS / 1000
+
+
+def test_sigterm_keeps_what_was_read(tmp_path: Path, keys: None) -> None:
+    with fake_langfuse(generations(12, T0_MS)) as lf:
+        lf.on_request = lambda n: os.kill(os.getpid(), signal.SIGTERM) if n == 2 else None
+        result = import_langfuse(_options(tmp_path, lf.url, page_size=5))
+    assert result.stopped and (result.pages, result.requests) == (2, 10)
+    assert len(_records(result.path)) == 10
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

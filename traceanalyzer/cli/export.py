@@ -118,6 +118,9 @@ def export_otel(
         click.echo(f"refused: {reason}", err=True)
     if result.partial_lines:
         click.echo(f"note: skipped {result.partial_lines} partial last line(s) in the capture", err=True)
+    if result.stopped:
+        click.echo("stopped by a signal: the spans above were exported, the rest were not", err=True)
+        return 130
     return 1 if result.refused else 0
 
 

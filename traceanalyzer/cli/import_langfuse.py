@@ -46,7 +46,7 @@ def import_langfuse(
     page_size: int,
     overwrite: bool,
     quiet: bool,
-) -> None:
+) -> int:
     """Import generations from Langfuse (public API or export files) as request records.
 
     Reads the observations API v2 (cursor pages; v1 page numbers when the server has no v2) with Basic auth
@@ -79,3 +79,7 @@ def import_langfuse(
         click.echo(f"left out: {n} {reason}", err=True)
     if result.waits_s:
         click.echo(f"waited {result.waits_s:.1f} s for rate limits and retries", err=True)
+    if result.stopped:
+        click.echo("stopped by a signal: the generations above were imported, the rest were not", err=True)
+        return 130
+    return 0
