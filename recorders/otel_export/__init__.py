@@ -21,8 +21,9 @@ from recorders.otel_export.send import OtlpSender, write_json_line
 from recorders.otel_export.spans import SpanOptions, resource, to_span
 from traceanalyzer.errors import SourceUnreachableError, UsageError
 
-LANGFUSE_PATH = "/api/public/otel/v1/traces"
+LANGFUSE_BASE_PATH = "/api/public/otel"
 TRACES_PATH = "/v1/traces"
+LANGFUSE_PATH = LANGFUSE_BASE_PATH + TRACES_PATH
 LANGFUSE_KEY_ENV = ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY")
 
 __all__ = ["ExportOptions", "ExportResult", "SpanOptions", "export_otel", "traces_url"]
@@ -61,14 +62,17 @@ class ExportResult:
 
 
 def traces_url(endpoint: str, *, langfuse: bool) -> str:
-    """The OTLP traces URL of ``endpoint``: kept when it already ends with ``/v1/traces``, else the base URL
-    plus ``/api/public/otel/v1/traces`` (Langfuse) or ``/v1/traces`` (any OTLP/HTTP receiver)."""
+    """The OTLP traces URL of ``endpoint``: kept when it already ends with ``/v1/traces``; else
+    ``/v1/traces`` added to an OTLP base URL (Langfuse's ``.../api/public/otel`` too), and with ``langfuse``
+    ``/api/public/otel/v1/traces`` added to a Langfuse base URL."""
     if not endpoint.startswith(("http://", "https://")):
         raise UsageError(f"--endpoint must be an http(s) URL, not {endpoint!r}")
     base = endpoint.rstrip("/")
     if base.endswith(TRACES_PATH):
         return base
-    return base + (LANGFUSE_PATH if langfuse else TRACES_PATH)
+    if langfuse and not base.endswith(LANGFUSE_BASE_PATH):
+        return base + LANGFUSE_PATH
+    return base + TRACES_PATH
 
 
 def langfuse_auth() -> str:
@@ -108,8 +112,8 @@ def export_otel(paths: Sequence[str | os.PathLike[str]], options: ExportOptions)
     """
     if options.batch < 1:
         raise UsageError("--batch must be >= 1")
-    if options.out is None and options.endpoint is None:
-        raise UsageError("give --endpoint URL to send the spans, or --out FILE.json to write them")
+    if (options.out is None) == (options.endpoint is None):
+        raise UsageError("give --endpoint URL to send the spans, or --out FILE.json to write them (not both)")
     stats = ReadStats()
     res = resource(options.spans)
     spans = (to_span(r, options.spans, res) for r in iter_requests(paths, stats))

@@ -8,10 +8,12 @@ and tell an unreachable endpoint (exit 3) from a refusal.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import requests
@@ -46,15 +48,15 @@ class WatchedSession(requests.Session):
         return resp
 
 
+@dataclass(frozen=True)
 class BatchOutcome:
     """What became of one batch: ``sent`` accepted spans, ``refused`` spans, ``unreachable`` when no
     response came back (after the exporter's retries), ``reason`` a one-line description of a failure."""
 
-    def __init__(self, sent: int, refused: int, unreachable: bool = False, reason: str | None = None) -> None:
-        self.sent = sent
-        self.refused = refused
-        self.unreachable = unreachable
-        self.reason = reason
+    sent: int
+    refused: int
+    unreachable: bool = False
+    reason: str | None = None
 
 
 def _rejected(resp: requests.Response) -> int:
@@ -135,8 +137,6 @@ def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 
 
 def _b64_to_hex(value: str) -> str:
-    import base64
-
     return base64.b64decode(value).hex()
 
 

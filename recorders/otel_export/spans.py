@@ -128,7 +128,7 @@ def langfuse_attributes(
         "langfuse.observation.usage_details": json.dumps(usage) if usage else None,
         "langfuse.session.id": record.get("session_id"),
         "langfuse.trace.name": record.get("scenario") or operation_name(record),
-        "langfuse.trace.tags": ["traceanalyzer", str(record.get("run") or "")],
+        "langfuse.trace.tags": ["traceanalyzer", *([str(record["run"])] if record.get("run") else [])],
         "langfuse.trace.metadata.run": record.get("run"),
         "langfuse.trace.metadata.scenario": record.get("scenario"),
         "langfuse.trace.metadata.stage": record.get("stage"),

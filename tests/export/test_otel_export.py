@@ -22,7 +22,7 @@ from recorders.otel_export.spans import resource, to_span
 from tests.export.capture_kit import REQUESTS, RUN, write_capture
 from tests.export.otlp_receiver import otlp_receiver
 from traceanalyzer.cli import main
-from traceanalyzer.errors import BadInputError, SourceUnreachableError
+from traceanalyzer.errors import BadInputError, SourceUnreachableError, UsageError
 from traceanalyzer.trace_ids import span_id, trace_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,6 +278,11 @@ def test_traces_url() -> None:
         "https://cloud.langfuse.com/api/public/otel/v1/traces"
     )
     assert traces_url("http://h/custom/v1/traces", langfuse=True) == "http://h/custom/v1/traces"
+    assert traces_url("https://lf.example.com/api/public/otel", langfuse=True) == (
+        "https://lf.example.com/api/public/otel/v1/traces"
+    )
+    with pytest.raises(UsageError, match="not both"):
+        export_otel(["x"], ExportOptions(endpoint="http://h", out="o.json"))
 
 
 def test_sigterm_stops_after_the_batch_in_hand(tmp_path: Path, capsys: Any) -> None:
