@@ -159,7 +159,7 @@ def to_request(obs: Mapping[str, Any], *, run: str, host: str, api: str) -> dict
         "status": None,
         "error": error,
         "source": {"tool": TOOL, "api": api},
-        "trace_id": _get(obs, "traceId"),
+        "langfuse_trace_id": _get(obs, "traceId"),
         "name": _get(obs, "name"),
         "environment": _get(obs, "environment"),
     }

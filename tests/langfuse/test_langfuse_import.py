@@ -72,6 +72,11 @@ def test_v2_cursor_pages_become_request_records(tmp_path: Path, keys: None) -> N
     )
     assert (first["prompt_tokens"], first["output_tokens"], first["chunks_us"]) == (90, 20, [])
     assert first["source"] == {"tool": "langfuse", "api": "v2"}
+    assert (first["langfuse_trace_id"], first["name"], first["environment"]) == (
+        "trace-000",
+        "llm-generation",
+        "production",
+    )
     assert records["gen-002"]["output_tokens"] == 22  # output + output_reasoning_tokens
     assert "session_id" not in records["gen-001"]
     failed = records["gen-004"]
