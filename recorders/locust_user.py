@@ -190,6 +190,8 @@ class LLMUser(HttpUser):
     record_text: ClassVar[bool] = True
     request_name: ClassVar[str | None] = None
     ttft_request_type: ClassVar[str | None] = "TTFT"
+    id_header: ClassVar[str | None] = "x-request-id"
+    """Header that sends each request's client id to the server (None: not sent)."""
 
     _prompt_sets: ClassVar[dict[type, list[Prompt]]] = {}
     _pickers: ClassVar[dict[type, PromptPicker]] = {}
@@ -208,6 +210,7 @@ class LLMUser(HttpUser):
             "api_key_env": cls.api_key_env,
             "request_name": cls.request_name or ENDPOINTS[cls.api],
             "ttft_request_type": cls.ttft_request_type,
+            "id_header": cls.id_header,
         }
 
     # -- prompts ---------------------------------------------------------------------------------------------
@@ -269,6 +272,8 @@ class LLMUser(HttpUser):
             max_tokens=max_tokens,
             warmup=False,
         )
+        if cls.id_header:
+            headers[cls.id_header] = req.id
         ex = Exchange(t_start=time.monotonic_ns())
         response: requests.Response | None = None
         try:
@@ -394,6 +399,7 @@ class LLMUser(HttpUser):
             api=cls.api,
             include_text=cls.record_text,
             secret=os.environ.get(cls.api_key_env) if cls.api_key_env else None,
+            id_header=cls.id_header or None,
         )
         record = build_record(run_info, req, ex, recorder.clock)
         record["locust_user"] = cls.__name__

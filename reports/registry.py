@@ -45,6 +45,8 @@ class RenderOptions:
     lang: str = "en"
     """The report's language (``en``, ``zh-CN``; :func:`traceanalyzer.i18n.normalize` reads aliases)."""
     memo: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    trace_url: str | None = None
+    """URL template linking request ids to a tracing tool (``--trace-url``, :mod:`reports.trace_links`)."""
 
 
 class Renderer(abc.ABC):

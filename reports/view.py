@@ -14,6 +14,7 @@ from typing import Any
 from reports import charts, formatting
 from reports.definitions import DEFINITIONS
 from reports.registry import RenderOptions
+from reports.trace_links import TraceLinks
 from traceanalyzer.consistency.results import GroupConsistency
 from traceanalyzer.explain import finding_message, first_strike_explanation
 from traceanalyzer.i18n import N_, _, decimal
@@ -267,4 +268,5 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "groups": groups,
         "definitions": DEFINITIONS,
         "error_color": charts.error_color,
+        "trace_link": TraceLinks(options.trace_url) if options.trace_url else None,
     }

@@ -159,6 +159,10 @@ class RequestRef:
     error_class: str | None = None
     error_message: str | None = None
     source_file: str | None = None
+    run: str | None = None
+    """Run id (with ``id``, it gives the request's exported trace id)."""
+    session_id: str | None = None
+    """Chat / session id of a conversation's request."""
 
 
 @dataclass(frozen=True)

@@ -275,8 +275,9 @@ class StreamClient:
             return f"no output within the client TTFT timeout of {ttft:g} s"
         return f"client total timeout of {self.timeout_s:g} s"
 
-    async def exchange(self, body: bytes, ex: Exchange) -> None:
-        """Send ``body``, stream the response into ``ex``. Raises only ``CancelledError`` (noted first)."""
+    async def exchange(self, body: bytes, ex: Exchange, headers: Mapping[str, str] | None = None) -> None:
+        """Send ``body`` (with ``headers`` besides the session's), stream the response into ``ex``. Raises
+        only ``CancelledError`` (noted first)."""
         assert self._session is not None, "use 'async with StreamClient(...)'"
         mono = time.monotonic_ns
         try:
@@ -290,7 +291,7 @@ class StreamClient:
         try:
             async with asyncio.timeout_at(first_deadline) as deadline:
                 async with self._session.post(
-                    self.url, data=body, trace_request_ctx=ex, allow_redirects=False
+                    self.url, data=body, headers=headers, trace_request_ctx=ex, allow_redirects=False
                 ) as resp:
                     ex.t_headers = mono()
                     proto = stamping_protocol(resp)

@@ -146,6 +146,7 @@ class Collector:
             api=config.api,
             include_text=not config.no_text,
             secret=self._secret,
+            id_header=config.id_header,
         )
         self._client: StreamClient | None = None
         order_rng = random.Random(f"{config.seed}:order:{spec.index}")
@@ -203,7 +204,8 @@ class Collector:
         )
         assert self._client is not None
         try:
-            await self._client.exchange(body, ex)
+            id_header = self.config.id_header
+            await self._client.exchange(body, ex, {id_header: info.id} if id_header else None)
         finally:
             self.in_flight.add(-1)
             self._enqueue(info, ex)

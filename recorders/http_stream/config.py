@@ -52,6 +52,8 @@ class CollectorConfig:
     progress: bool = True
     host: str | None = None
     run: str | None = None
+    id_header: str | None = "x-request-id"
+    """Header that sends each request's client id to the server (None: no such header)."""
 
     def plan(self) -> LoadPlan:
         """The load plan; raises :class:`UsageError` for options that do not fit together."""
@@ -125,6 +127,7 @@ class CollectorConfig:
             "grace_s": self.grace_s,
             "order": self.order,
             "out": self.out,
+            "id_header": self.id_header,
         }
         return dict(redact(config))
 

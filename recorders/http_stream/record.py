@@ -11,7 +11,9 @@ Field meanings beyond the schema's own words:
 - ``in_flight``: requests this collector had in flight when this one was sent, itself included;
 - ``error``: ``{class, status, message}`` with the class from :func:`recorders.errors.classify`; ``status``
   is the HTTP status, or the code of an in-stream error event when it has one;
-- ``worker``, ``warmup`` and (when the prompt has them) ``expected`` are additions to the schema.
+- ``worker``, ``warmup`` and (when the prompt has them) ``expected`` are additions to the schema;
+- ``id_header``: the HTTP header that sent ``id`` to the server (``x-request-id`` by default), so gateway and
+  server logs and their traces carry the same id; left out when no id was sent.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class RunInfo:
     include_text: bool = True
     secret: str | None = None
     """The API key, scrubbed from any text that came back (a server could echo it)."""
+    id_header: str | None = None
+    """The header that carried the client request id to the server (None: not sent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,8 @@ def build_record(run: RunInfo, req: RequestInfo, ex: Exchange, clock: Clock) -> 
         "finish_reason": parsed.finish_reason,
         "error": error,
     }
+    if run.id_header is not None:
+        record["id_header"] = run.id_header
     chunk_tokens = parsed.chunk_tokens()
     if chunk_tokens is not None:
         record["chunk_tokens"] = chunk_tokens

@@ -44,6 +44,7 @@ class LazyGroup(click.Group):
         "report": "traceanalyzer.cli.report:report",
         "compare": "traceanalyzer.cli.compare:compare",
         "sim": "traceanalyzer.cli.sim:sim",
+        "export": "traceanalyzer.cli.export:export_group",
     },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="""\b

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from traceanalyzer.cli.import_langfuse import import_langfuse
 from traceanalyzer.cli.import_prometheus import import_prometheus
 
 
@@ -88,3 +89,4 @@ def import_locust(
 
 import_group.add_command(import_locust)
 import_group.add_command(import_prometheus)
+import_group.add_command(import_langfuse)

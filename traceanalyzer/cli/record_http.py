@@ -93,6 +93,14 @@ Examples:
 @click.option(
     "--order", type=click.Choice(["cycle", "random"]), help="Prompt order (default: random if weighted)."
 )
+@click.option(
+    "--id-header",
+    default="x-request-id",
+    show_default=True,
+    metavar="NAME",
+    help="Header that sends each request's client id, so server logs and traces carry it.",
+)
+@click.option("--no-id-header", is_flag=True, help="Do not send the client id in a header.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def record_http(
     url: str,
@@ -118,6 +126,8 @@ def record_http(
     workers: int,
     grace: str,
     order: str | None,
+    id_header: str,
+    no_id_header: bool,
     quiet: bool,
 ) -> None:
     """Drive an OpenAI-compatible endpoint with streaming requests and record every chunk's arrival.
@@ -155,6 +165,7 @@ def record_http(
         grace_s=_seconds(grace, "--grace") or 0.0,
         order=order,
         progress=not quiet,
+        id_header=None if no_id_header else id_header,
     )
     result = run_collector(config)
     click.echo(result.summary(), err=True)

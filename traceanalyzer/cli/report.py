@@ -47,6 +47,12 @@ Examples:
 )
 @click.option("--title", help="Report title (default: from the capture's model).")
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
+@click.option(
+    "--trace-url",
+    metavar="TEMPLATE",
+    help="Link request ids to a tracing tool: a URL with {trace_id}, {client_id}, {response_id} or "
+    "{session_id} in it.",
+)
 @analysis_options
 @language_option
 def report(
@@ -55,6 +61,7 @@ def report(
     json_out: str | None,
     title: str | None,
     fail_on_slo: bool,
+    trace_url: str | None,
     settings: CaptureSettings,
     lang: str = "en",
 ) -> int:
@@ -62,10 +69,14 @@ def report(
     from reports import plan_outputs
     from traceanalyzer.api import analyze, render
 
+    if trace_url is not None:
+        from reports.trace_links import check_template
+
+        check_template(trace_url)
     files: list[Output] = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
     plan_outputs(files)  # fail on a bad output before the analysis runs
     result = analyze(settings.load(capture), settings.options_for(capture))
-    render(result, files, title=title, lang=lang, on_written=echo_written)
+    render(result, files, title=title, lang=lang, trace_url=trace_url, on_written=echo_written)
     if json_out == "-":
         sys.stdout.write(result.to_json())
     failed = any(s.passed is False for s in result.slo)

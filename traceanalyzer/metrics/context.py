@@ -14,7 +14,9 @@ with its own part filled in (``dataclasses.replace``); later stages read earlier
 
   - ``ttft_s = (t_first - t_send)``; ``e2e_s = (last text chunk - t_send)``, where the last text chunk is at
     ``t_send + chunks_us[-1]`` (``t_end - t_send`` when no chunk offsets were recorded);
-  - ``tpot_s = (last chunk - t_first) / (output_tokens - 1)`` for requests with ``output_tokens >= 2``;
+  - ``tpot_s = (last chunk - t_first) / (output_tokens - 1)`` for requests with ``output_tokens >= 2``
+    (the last chunk taken at ``t_end`` when no chunk offsets were recorded, as for imported production
+    traces that only know the first and the last token);
   - ``done_s``: when a request completed (its last text chunk, else ``t_end``); ``end_s``: its ``t_end``
     (a failure's time); ``w_send`` / ``w_done`` / ``w_end``: window index of ``send_s`` / ``done_s`` /
     ``end_s``;
@@ -179,6 +181,8 @@ class StageContext:
             error_class=text("error_class"),
             error_message=text("error_message"),
             source_file=text("source_file"),
+            run=text("run"),
+            session_id=text("session_id"),
         )
 
     def note(self, section: str, reason: str) -> None:
@@ -298,7 +302,7 @@ def request_frame(table: pa.Table, t0_ns: int) -> pd.DataFrame:
     done_s = send_s + e2e
     end_s = np.where(np.isfinite(end_s), end_s, done_s)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(tokens >= 2, (last_us / 1e6 - ttft) / (tokens - 1), np.nan)
+        tpot = np.where(tokens >= 2, (e2e - ttft) / (tokens - 1), np.nan)
     return pd.DataFrame(
         {
             "row": np.arange(rows, dtype=np.int64),
