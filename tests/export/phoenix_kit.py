@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,29 @@ def _python() -> Path:
     return VENV / "bin" / "python"
 
 
+_BACKGROUND: Future[Path] | None = None
+
+
+def install_in_background() -> None:
+    """Start the install in a thread when the environment is not ready, so that the rest of the suite runs
+    meanwhile (the test suite's conftest calls this once the Phoenix test is selected); ``ensure_installed``
+    waits for it."""
+    global _BACKGROUND
+    if _BACKGROUND is None and not (READY.exists() and _python().exists()):
+        _BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="phoenix-install").submit(_install)
+
+
 def ensure_installed() -> Path:
     """The Phoenix environment's Python, installing Phoenix first when the environment is missing or was
     left half-installed (``READY`` is written only after a complete install)."""
+    if _BACKGROUND is not None:
+        return _BACKGROUND.result()
     if READY.exists() and _python().exists():
         return _python()
+    return _install()
+
+
+def _install() -> Path:
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     try:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, capture_output=True)
