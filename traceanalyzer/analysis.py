@@ -23,6 +23,7 @@ from traceanalyzer.metrics.resources import resources_stage
 from traceanalyzer.metrics.slo import slo_stage
 from traceanalyzer.metrics.stability import stability_stage
 from traceanalyzer.metrics.timeseries import requests_series_stage
+from traceanalyzer.parity.stage import parity_stage
 from traceanalyzer.model import (
     Analysis,
     AnalysisOptions,
@@ -54,6 +55,7 @@ STAGES: list[Stage] = [
     causal_stage,  # onsets, error_sequence, first_strike, error_burst findings
     diagnosis_stage,  # resource findings (cpu_bound, gpu_saturated, memory_leak, queueing, ...)
     consistency_stage,  # output consistency of repeated prompts, robustness verdicts
+    parity_stage,  # imported tools' own summaries recomputed under their definitions, ours beside them
     slo_stage,  # every SLO judged, last: it reads the results above
 ]
 

@@ -51,9 +51,12 @@ class CaptureSettings:
     def load(self, paths: Sequence[str]) -> Capture:
         """Load a capture with these settings (leniency, clock offsets, the parsed-capture cache)."""
         from traceanalyzer.loader import load_capture
+        from traceanalyzer.peer_import import load_with_imports
 
         offsets = self.options.clock_offsets_ns
-        return load_capture(list(paths), lenient=self.lenient, clock_offsets=offsets, cache=self.cache)
+        return load_with_imports(
+            load_capture, list(paths), lenient=self.lenient, clock_offsets=offsets, cache=self.cache
+        )
 
     def options_for(self, paths: Sequence[str]) -> AnalysisOptions:
         """The analysis options for the capture at ``paths``: the embedding cache lives beside it."""
