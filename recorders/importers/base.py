@@ -86,13 +86,13 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     A line that is not a JSON object raises :class:`BadInputError` naming file and line; so does a last
     line cut short (a tool killed while writing), since the tool's own summary would then disagree.
     """
-    with open(path, encoding="utf-8", errors="strict") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
                 value = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except json.JSONDecodeError as exc:
                 cut = "" if line.endswith("\n") else " (the line is cut short: a truncated file)"
                 raise BadInputError(f"not JSON: {exc.msg}{cut}", path=str(path), line=number) from None
             if not isinstance(value, dict):

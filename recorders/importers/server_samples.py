@@ -54,11 +54,11 @@ def server_record(t: int, samples: Iterable[tuple[str, Mapping[str, Any] | None,
     for field, options in _FIELDS.items():
         record[field] = None
         for eng, names, how, scale in options:
-            name = next((n for n in names if n in by_name), None) if eng == engine else None
-            if name is not None:
-                values = by_name[name]
+            found = next((n for n in names if n in by_name), None) if eng == engine else None
+            if found is not None:
+                values = by_name[found]
                 record[field] = (max(values) if how == "max" else math.fsum(values)) * scale
-                used.add(name)
+                used.add(found)
                 break
     record["metrics"] = {k: v for k, v in metrics.items() if k.partition("{")[0] not in used}
     return record

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -49,8 +49,7 @@ def definitions(tool: str) -> Definitions | None:
     module = SOURCES.get(tool)
     if module is None:
         return None
-    found: Definitions = importlib.import_module(f"{module}.definitions")  # type: ignore[assignment]
-    return found
+    return cast(Definitions, importlib.import_module(f"{module}.definitions"))
 
 
 def _run_requests(ctx: StageContext, peer: dict[str, Any]) -> PeerRequests:

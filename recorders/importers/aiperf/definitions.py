@@ -11,7 +11,9 @@ From AIPerf 0.13 (``aiperf/metrics/types/``, ``aiperf/metrics/metric_dicts.py``)
   (``output_sequence_length_metric.py``) is output + reasoning tokens from AIPerf's client tokenizer (server
   usage with ``--use-server-token-count``); per-user throughput = 1 / ITL;
 - duration (``benchmark_duration_metric.py``): ``max(start + request_latency) - min(start)`` over valid
-  records, wall clock; request / output-token / total-token throughput divide by it;
+  records, wall clock; the throughputs divide by the profiling phase's window instead when there is one
+  (``MetricResultsDict.observation_duration``; 0.13 always sets it: phase start to phase end, read from
+  ``phase_manifest.json`` or the summary's ``start_time``/``end_time``), else by the duration;
 - statistics (``metric_result_from_array``): linear interpolation between closest ranks (NumPy's default),
   population std (ddof 0), in ns and then scaled to the display unit.
 """
@@ -46,11 +48,11 @@ WHY: dict[str, str] = {
     "benchmark_duration": "ours spans first send to last end of any request (failures and the [DONE] line "
     "included); AIPerf spans first valid start to last valid content chunk.",
     "request_throughput": "ours is the mean of windowed QPS (completions per window); AIPerf divides valid "
-    "requests by its benchmark duration.",
+    "requests by its profiling phase's length (first credit to phase end).",
     "output_token_throughput": "ours is the mean of windowed cluster TPS (tokens by chunk arrival); AIPerf "
-    "divides all valid output tokens by its benchmark duration.",
+    "divides all valid output tokens by its profiling phase's length.",
     "total_token_throughput": "we do not count prompt tokens into throughput; AIPerf adds input and output "
-    "tokens over its benchmark duration.",
+    "tokens over its profiling phase's length.",
     "total_output_tokens": "the same sum of output tokens over successful requests.",
     "total_osl": "the same sum of output tokens over successful requests.",
     "total_isl": "the same sum of prompt tokens over successful requests.",
@@ -113,6 +115,13 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
         dur_s = duration_ns / 1e9
         out_tokens = float(np.nansum(osl[valid]))
         in_tokens = float(np.nansum(isl[valid]))
+        window = (peer.get("context") or {}).get("window") or {}
+        if isinstance(window.get("start_ns"), int) and isinstance(window.get("end_ns"), int):
+            rate_s = (window["end_ns"] - window["start_ns"]) / 1e9
+        elif isinstance(window.get("length_ns"), int):
+            rate_s = window["length_ns"] / 1e9
+        else:
+            rate_s = dur_s
         cap = analysis.capacity
         our_out = float(np.nansum(osl[ok]))
         scalars: list[tuple[str, float | None, float | None]] = [
@@ -123,9 +132,9 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
                 duration_ns / _scale(units.get("benchmark_duration", "sec")),
                 analysis.capture.duration_s * 1e9 / _scale(units.get("benchmark_duration", "sec")),
             ),
-            ("request_throughput", n_valid / dur_s, cap.qps.mean),
-            ("output_token_throughput", out_tokens / dur_s, cap.tps_cluster_mean),
-            ("total_token_throughput", (in_tokens + out_tokens) / dur_s, None),
+            ("request_throughput", n_valid / rate_s, cap.qps.mean),
+            ("output_token_throughput", out_tokens / rate_s, cap.tps_cluster_mean),
+            ("total_token_throughput", (in_tokens + out_tokens) / rate_s, None),
             ("total_osl", out_tokens, our_out),
             ("total_output_tokens", out_tokens, our_out),
             ("total_isl", in_tokens, float(np.nansum(isl[ok]))),

@@ -21,15 +21,16 @@ STATS = ("avg", "min", "max", "std", "p1", "p5", "p10", "p25", "p50", "p75", "p9
 
 
 def detect_kind(path: Path) -> str | None:
-    """``records``, ``raw``, ``summary``, ``gpu`` or ``server`` for an AIPerf export file, else None."""
+    """``records``, ``raw``, ``summary``, ``manifest``, ``gpu`` or ``server`` for an AIPerf export file, else
+    None."""
     name = path.name
     if name.endswith(".json"):
         text = head(path)
-        return (
-            "summary"
-            if '"aiperf_version"' in text or ("aiperf" in name and '"schema_version"' in text)
-            else None
-        )
+        if '"phases"' in text and '"phase_kind"' in text:
+            return "manifest"
+        if '"aiperf_version"' in text or ("aiperf" in name and '"schema_version"' in text):
+            return "summary"
+        return None
     if not name.endswith(".jsonl"):
         return None
     line = first_line(path)
@@ -77,6 +78,7 @@ class _Files:
     summary: list[Path] = field(default_factory=list)
     gpu: list[Path] = field(default_factory=list)
     server: list[Path] = field(default_factory=list)
+    manifest: list[Path] = field(default_factory=list)
 
 
 def _sort(files: list[Path]) -> _Files:
@@ -255,7 +257,7 @@ def _input_config(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def _endpoint(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, bool]:
     """(model, api, server token counts) from the summary's ``input_config``."""
-    endpoint = cfg.get("endpoint") if isinstance(cfg.get("endpoint"), dict) else {}
+    endpoint: Mapping[str, Any] = cfg["endpoint"] if isinstance(cfg.get("endpoint"), dict) else {}
     names = endpoint.get("model_names") or cfg.get("model_names") or []
     model = names[0] if isinstance(names, list) and names else None
     kind = str(endpoint.get("type") or "")
@@ -264,35 +266,43 @@ def _endpoint(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, bool]:
     return model, api, server_tokens
 
 
+#: gpu record field -> AIPerf telemetry keys (0.13 ``nvidia_*`` names, older unprefixed aliases), scale.
+_GPU_FIELDS: dict[str, tuple[tuple[str, ...], float]] = {
+    "util_pct": (("nvidia_gpu_utilization", "gpu_utilization"), 1.0),
+    "mem_util_pct": (("nvidia_memory_utilization", "mem_utilization"), 1.0),
+    # AIPerf reports memory in GB: DCGM's MiB x 1.048576e-3 (gpu_telemetry/dcgm_collector.py).
+    "mem_used_mib": (("nvidia_memory_used", "gpu_memory_used"), 1 / 1.048576e-3),
+    "mem_total_mib": (("nvidia_memory_total", "gpu_memory_total"), 1 / 1.048576e-3),
+    "power_w": (("nvidia_power_usage", "gpu_power_usage"), 1.0),
+    "temp_c": (("nvidia_temperature", "gpu_temperature"), 1.0),
+    "sm_clock_mhz": (("nvidia_sm_clock", "sm_clock"), 1.0),
+}
+
+
 def _gpu(obj: dict[str, Any], path: Path, line: int) -> Record:
     data = obj.get("telemetry_data") or {}
     need(data, dict, "telemetry_data", path, line)
 
-    def num(key: str, scale: float = 1.0) -> float | None:
-        value = data.get(key)
-        return (
-            float(value) * scale if isinstance(value, int | float) and not isinstance(value, bool) else None
-        )
+    def num(keys: tuple[str, ...], scale: float) -> float | None:
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value) * scale
+        return None
 
-    url = str(obj.get("dcgm_url") or "")
-    return {
+    url = str(obj.get("telemetry_source_url") or obj.get("dcgm_url") or "")
+    record: Record = {
         "type": "gpu",
         "host": obj.get("hostname") or None,
         "t": need(obj.get("timestamp_ns"), int, "timestamp_ns", path, line),
         "gpu": need(obj.get("gpu_index"), int, "gpu_index", path, line),
         "uuid": obj.get("gpu_uuid"),
         "name": obj.get("gpu_model_name"),
-        "util_pct": num("gpu_utilization"),
-        "mem_util_pct": num("mem_utilization"),
-        # AIPerf reports memory in GB (DCGM's MiB x 1.048576 / 1000).
-        "mem_used_mib": num("gpu_memory_used", 1000 / 1.048576),
-        "mem_total_mib": num("gpu_memory_total", 1000 / 1.048576),
-        "power_w": num("gpu_power_usage"),
-        "temp_c": num("gpu_temperature"),
-        "sm_clock_mhz": num("sm_clock") or num("gpu_sm_clock"),
-        "source": "nvml" if url.startswith("pynvml") else "dcgm",
-        "peer": {"tool": SOURCE, "dcgm_url": url, "telemetry_data": data},
     }
+    record.update({name: num(keys, scale) for name, (keys, scale) in _GPU_FIELDS.items()})
+    record["source"] = "nvml" if url.startswith("pynvml") else "dcgm"
+    record["peer"] = {"tool": SOURCE, "telemetry_source_url": url, "telemetry_data": data}
+    return record
 
 
 def _server(obj: dict[str, Any], path: Path, line: int) -> Record:
@@ -351,6 +361,9 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     if found.records:
         for path in found.records:
             for line, obj in json_lines(path):
+                md = need(obj.get("metadata"), dict, "metadata", path, line)
+                if md.get("benchmark_phase") not in (None, "profiling"):
+                    continue  # AIPerf 0.13 writes warmup records here too; its summary leaves them out
                 requests += 1
                 yield _request(obj, path, line, raw, token_source, model, api)
     else:
@@ -365,7 +378,8 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
         for line, obj in json_lines(path):
             yield _server(obj, path, line)
     if summary:
-        yield _totals(summary, files, ctx, requests)
+        window = _window(summary, found.manifest[0] if found.manifest else None)
+        yield _totals(summary, files, ctx, requests, window)
     else:
         ctx.notes.append("no profile_export_aiperf.json: AIPerf's own summary is missing, so no parity table")
 
@@ -393,7 +407,37 @@ def _raw_only_request(
     return record
 
 
-def _totals(summary: dict[str, Any], files: list[Path], ctx: ImportContext, imported: int) -> Record:
+def _window(summary: Mapping[str, Any], manifest: Path | None) -> dict[str, Any] | None:
+    """The profiling phase's bounds, which AIPerf 0.13 divides its throughputs by
+    (``MetricResultsDict.observation_duration``): exact from ``phase_manifest.json``, else from the
+    summary's ``start_time`` / ``end_time`` (microseconds)."""
+    if manifest is not None:
+        data = json_file(manifest)
+        for phase in data.get("phases", []) if isinstance(data, dict) else []:
+            if isinstance(phase, dict) and phase.get("phase_kind") == "profiling":
+                start, end = phase.get("start_ns"), phase.get("end_ns")
+                if isinstance(start, int) and isinstance(end, int):
+                    return {"start_ns": start, "end_ns": end, "source": manifest.name}
+    start, end = summary.get("start_time"), summary.get("end_time")
+    if isinstance(start, str) and isinstance(end, str):
+        from datetime import datetime
+
+        try:
+            span = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+        except ValueError:
+            return None
+        micros = (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
+        return {"length_ns": micros * 1000, "source": "start_time/end_time"}
+    return None
+
+
+def _totals(
+    summary: dict[str, Any],
+    files: list[Path],
+    ctx: ImportContext,
+    imported: int,
+    window: dict[str, Any] | None,
+) -> Record:
     metrics = summary_metrics(summary)
 
     def scalar(tag: str) -> int | None:
@@ -417,6 +461,7 @@ def _totals(summary: dict[str, Any], files: list[Path], ctx: ImportContext, impo
                 "stage": None,
                 "requests": (count or 0) + errors,
                 "metrics": metrics,
+                "context": {"window": window},
                 "start_time": summary.get("start_time"),
                 "end_time": summary.get("end_time"),
                 "error_summary": summary.get("error_summary"),

@@ -1,0 +1,130 @@
+"""Re-record the peer-tool fixtures under tests/imports/fixtures/ with the real tools (not run by make test).
+
+Each tool runs from its own throwaway virtual environment against ``traceanalyzer sim serve`` on 127.0.0.1
+(scenario ``mixed-4xx``: some 400s, 429s above 6 requests/s), with its per-request export on; the files the
+importer reads are copied into ``tests/imports/fixtures/TOOL-VERSION/`` next to a README with the exact
+command. The tools need a tokenizer and this machine has no network, so a local HuggingFace tokenizer
+directory is passed (``--tokenizer DIR``, e.g. the all-MiniLM-L6-v2 one the consistency stage ships).
+
+    python tests/imports/rerecord.py aiperf --venv /work/tmp-venvs/aiperf --tokenizer /work/tmp-venvs/tok
+    python tests/imports/rerecord.py guidellm --venv /work/tmp-venvs/guidellm --tokenizer /work/tmp-venvs/tok
+
+DCGM-style GPU samples come from the simulated server's ``/metrics/dcgm``, which a small local proxy serves
+as ``/metrics`` (AIPerf appends ``/metrics`` to telemetry URLs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from recorders.simserver.testing import run_simserver  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SCENARIO, SEED = "mixed-4xx", 7
+
+
+@contextmanager
+def dcgm_proxy(source: str) -> Iterator[str]:
+    """Serve ``source`` (the simulated server's DCGM page) as ``http://127.0.0.1:PORT/metrics``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            with urllib.request.urlopen(source, timeout=5) as resp:
+                body = resp.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    finally:
+        server.shutdown()
+
+
+def tool_version(venv: Path, dist: str) -> str:
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", f"import importlib.metadata as m; print(m.version('{dist}'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def write_readme(target: Path, title: str, command: list[str], files: list[str], extra: str = "") -> None:
+    shown = " ".join(a if a and " " not in a else f"'{a}'" for a in command)
+    text = (
+        f"# {title} fixture\n\n"
+        f"Recorded by the real tool with `python tests/imports/rerecord.py` against `traceanalyzer sim serve "
+        f"--scenario {SCENARIO} --seed {SEED}` (port chosen at run time) on a shared 2-core machine.\n\n"
+        f"Command:\n\n```\n{shown}\n```\n\nFiles kept: {', '.join(f'`{f}`' for f in files)}.\n{extra}"
+    )
+    (target / "README.md").write_text(text, encoding="utf-8")
+
+
+def record_aiperf(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "aiperf")
+    target = FIXTURES / f"aiperf-{version}"
+    with run_simserver(SCENARIO, seed=SEED) as sim, dcgm_proxy(sim.dcgm_url) as dcgm, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "artifacts"
+        command = [
+            str(venv / "bin" / "aiperf"), "profile", "--model", sim.model, "--url", sim.url,
+            "--endpoint-type", "chat", "--streaming", "--tokenizer", str(tokenizer),
+            "--request-count", "30", "--request-rate", "5", "--concurrency", "4",
+            "--warmup-request-count", "3", "--isl", "100", "--osl", "24", "--random-seed", str(SEED),
+            "--export-level", "raw", "--gpu-telemetry", dcgm, "--server-metrics-formats", "json", "jsonl",
+            "--ui-type", "simple", "--artifact-dir", str(out),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        files = [
+            "profile_export.jsonl",
+            "profile_export_raw.jsonl",
+            "profile_export_aiperf.json",
+            "phase_manifest.json",
+            "gpu_telemetry_export.jsonl",
+            "server_metrics_export.jsonl",
+        ]
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in files:
+            shutil.copy(out / name, target / name)
+    shown = [c.replace(f"{venv}/bin/", "") for c in command]
+    shown = [c.replace(sim.url, "http://127.0.0.1:PORT").replace(dcgm, "http://127.0.0.1:PROXY/metrics") for c in shown]
+    shown = [c.replace(str(out), "artifacts").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
+    write_readme(target, f"AIPerf {version}", shown, files)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tool", choices=["aiperf"])
+    parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
+    parser.add_argument("--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory")
+    args = parser.parse_args()
+    target = {"aiperf": record_aiperf}[args.tool](args.venv, args.tokenizer)
+    print(f"recorded {target}")
+
+
+if __name__ == "__main__":
+    main()
