@@ -27,6 +27,7 @@ from traceanalyzer.errors import UsageError
 #: Registered sources: tool name -> module. Detection asks them in this order.
 SOURCES: dict[str, str] = {
     "aiperf": "recorders.importers.aiperf",
+    "guidellm": "recorders.importers.guidellm",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

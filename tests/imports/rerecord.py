@@ -116,13 +116,37 @@ def record_aiperf(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+def record_guidellm(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "guidellm")
+    target = FIXTURES / f"guidellm-{version}"
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "benchmarks.json"
+        command = [
+            str(venv / "bin" / "guidellm"), "run",
+            "--backend", f"kind=openai_http,target={sim.url},model={sim.model}",
+            "--profile", "kind=constant,rate=4", "--constraint", "kind=max_requests,count=30",
+            "--tokenizer", f"kind=huggingface_auto,model={tokenizer}",
+            "--data", "kind=synthetic_text,prompt_tokens=100,output_tokens=24",
+            "--output", f"kind=json,path={out}", "--disable-console-interactive",
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        shutil.copy(out, target / "benchmarks.json")
+    shown = [c.replace(f"{venv}/bin/", "").replace(sim.url, "http://127.0.0.1:PORT") for c in command]
+    shown = [c.replace(str(out), "benchmarks.json").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
+    write_readme(target, f"GuideLLM {version}", shown, ["benchmarks.json"])
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tool", choices=["aiperf"])
+    parser.add_argument("tool", choices=["aiperf", "guidellm"])
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
     parser.add_argument("--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory")
     args = parser.parse_args()
-    target = {"aiperf": record_aiperf}[args.tool](args.venv, args.tokenizer)
+    recorders = {"aiperf": record_aiperf, "guidellm": record_guidellm}
+    target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")
 
 
