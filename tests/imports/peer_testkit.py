@@ -13,6 +13,7 @@ from traceanalyzer.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AIPERF = FIXTURES / "aiperf-0.13.0"
+GUIDELLM = FIXTURES / "guidellm-0.8.1"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
