@@ -157,3 +157,14 @@ def test_analyze_and_report_take_the_export_directly(tmp_path: Path, capsys: pyt
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Parity with AIPerf" in html and "imported from the capture cache" in html
     assert "time_to_first_token" in html
+
+
+def test_the_bundled_aiperf_sample_reproduces_aiperfs_summary(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "sample_traces" / "aiperf-run"
+    out = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(sample), "--no-cache", "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    parity = result["parity"]["aiperf"]
+    assert parity["requests"] == {"tool": 30, "imported": 30}
+    assert len(parity["metrics"]) > 100 and all(m["match"] for m in parity["metrics"])
+    assert result["resources"]["gpu_util_mean"] is not None
