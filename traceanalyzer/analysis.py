@@ -23,7 +23,6 @@ from traceanalyzer.metrics.resources import resources_stage
 from traceanalyzer.metrics.slo import slo_stage
 from traceanalyzer.metrics.stability import stability_stage
 from traceanalyzer.metrics.timeseries import requests_series_stage
-from traceanalyzer.parity.stage import parity_stage
 from traceanalyzer.model import (
     Analysis,
     AnalysisOptions,
@@ -40,6 +39,7 @@ from traceanalyzer.model import (
     Variability,
     WindowSeries,
 )
+from traceanalyzer.parity.stage import parity_stage
 
 if TYPE_CHECKING:
     from traceanalyzer.loader import Capture

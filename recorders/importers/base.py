@@ -181,7 +181,8 @@ def write_records(
 
 
 def parse_start(text: str) -> int:
-    """``--start``: epoch seconds (``1767225600.5``) or an ISO 8601 time (UTC unless it has an offset) -> ns."""
+    """``--start``: epoch seconds (``1767225600.5``) or an ISO 8601 time (UTC unless it has an offset), in
+    ns."""
     from datetime import UTC, datetime
 
     from traceanalyzer.errors import UsageError

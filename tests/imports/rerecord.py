@@ -41,7 +41,7 @@ def dcgm_proxy(source: str) -> Iterator[str]:
     """Serve ``source`` (the simulated server's DCGM page) as ``http://127.0.0.1:PORT/metrics``."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             with urllib.request.urlopen(source, timeout=5) as resp:
                 body = resp.read()
             self.send_response(200)
@@ -86,7 +86,11 @@ def write_readme(target: Path, title: str, command: list[str], files: list[str],
 def record_aiperf(venv: Path, tokenizer: Path) -> Path:
     version = tool_version(venv, "aiperf")
     target = FIXTURES / f"aiperf-{version}"
-    with run_simserver(SCENARIO, seed=SEED) as sim, dcgm_proxy(sim.dcgm_url) as dcgm, tempfile.TemporaryDirectory() as tmp:
+    with (
+        run_simserver(SCENARIO, seed=SEED) as sim,
+        dcgm_proxy(sim.dcgm_url) as dcgm,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp) / "artifacts"
         command = [
             str(venv / "bin" / "aiperf"), "profile", "--model", sim.model, "--url", sim.url,
@@ -110,7 +114,10 @@ def record_aiperf(venv: Path, tokenizer: Path) -> Path:
         for name in files:
             shutil.copy(out / name, target / name)
     shown = [c.replace(f"{venv}/bin/", "") for c in command]
-    shown = [c.replace(sim.url, "http://127.0.0.1:PORT").replace(dcgm, "http://127.0.0.1:PROXY/metrics") for c in shown]
+    shown = [
+        c.replace(sim.url, "http://127.0.0.1:PORT").replace(dcgm, "http://127.0.0.1:PROXY/metrics")
+        for c in shown
+    ]
     shown = [c.replace(str(out), "artifacts").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
     write_readme(target, f"AIPerf {version}", shown, files)
     return target
@@ -140,10 +147,14 @@ def record_guidellm(venv: Path, tokenizer: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("tool", choices=["aiperf", "guidellm"])
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
-    parser.add_argument("--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory")
+    parser.add_argument(
+        "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
+    )
     args = parser.parse_args()
     recorders = {"aiperf": record_aiperf, "guidellm": record_guidellm}
     target = recorders[args.tool](args.venv, args.tokenizer)

@@ -16,7 +16,9 @@ import pytest
 from tests.imports.peer_testkit import AIPERF, copy_fixture, read_jsonl, records, run_cli
 
 TOOL_SUMMARY = json.loads((AIPERF / "profile_export_aiperf.json").read_text(encoding="utf-8"))
-PROFILING = [r for r in read_jsonl(AIPERF / "profile_export.jsonl") if r["metadata"]["benchmark_phase"] == "profiling"]
+PROFILING = [
+    r for r in read_jsonl(AIPERF / "profile_export.jsonl") if r["metadata"]["benchmark_phase"] == "profiling"
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +67,18 @@ def test_every_parity_row_matches(summary: dict[str, Any]) -> None:
     ]:
         assert key in rows, key
         assert rows[key]["tool_value"] == pytest.approx(TOOL_SUMMARY[key[0]][key[1]])
-    missed = [(m["name"], m["stat"], m["tool_value"], m["recomputed"]) for m in parity["metrics"] if not m["match"]]
+    missed = [
+        (m["name"], m["stat"], m["tool_value"], m["recomputed"]) for m in parity["metrics"] if not m["match"]
+    ]
     assert missed == []
     assert all(m["rel_diff"] <= 0.001 and m["why_different"] for m in parity["metrics"])
     # AIPerf's ITL is our TPOT and its inter-chunk latency our ITL: same numbers, other names.
-    assert rows[("inter_token_latency", "p50")]["ours"] == pytest.approx(summary["tpot"]["p50"] * 1000, rel=1e-6)
-    assert rows[("time_to_first_token", "p99")]["ours"] == pytest.approx(summary["ttft"]["p99"] * 1000, rel=1e-6)
+    assert rows[("inter_token_latency", "p50")]["ours"] == pytest.approx(
+        summary["tpot"]["p50"] * 1000, rel=1e-6
+    )
+    assert rows[("time_to_first_token", "p99")]["ours"] == pytest.approx(
+        summary["ttft"]["p99"] * 1000, rel=1e-6
+    )
     # Throughputs differ by definition (windowed means vs AIPerf's phase window), and say why.
     assert "window" in rows[("request_throughput", "avg")]["why_different"]
 
@@ -109,7 +117,9 @@ def test_gpu_and_server_samples_share_the_requests_clock(imported: Path, summary
     assert summary["resources"]["kv_cache_pct_max"] is not None
 
 
-def test_a_truncated_file_stops_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_file_stops_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = copy_fixture(AIPERF, tmp_path / "export")
     path = src / "profile_export.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -120,7 +130,9 @@ def test_a_truncated_file_stops_with_file_and_line(tmp_path: Path, capsys: pytes
     assert not list((tmp_path / "out").glob("*.jsonl"))  # nothing half-written
 
 
-def test_a_foreign_value_stops_with_file_line_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_foreign_value_stops_with_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = copy_fixture(AIPERF, tmp_path / "export")
     path = src / "profile_export.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -130,9 +142,7 @@ def test_a_foreign_value_stops_with_file_line_and_field(tmp_path: Path, capsys: 
     path.write_text("".join(lines), encoding="utf-8")
     assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (
-        f"error: {path}:7: field 'metadata.request_start_ns' must be int, got str \"yesterday\""
-    )
+    assert err == (f"error: {path}:7: field 'metadata.request_start_ns' must be int, got str \"yesterday\"")
 
 
 def test_an_unknown_layout_names_what_was_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,7 +154,9 @@ def test_an_unknown_layout_names_what_was_found(tmp_path: Path, capsys: pytest.C
     assert "aiperf: profile_export.jsonl" in err
 
 
-def test_analyze_and_report_take_the_export_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_and_report_take_the_export_directly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = copy_fixture(AIPERF, tmp_path / "export")
     out = tmp_path / "summary.json"
     assert run_cli(["analyze", str(src), "--json", str(out)]) == 0

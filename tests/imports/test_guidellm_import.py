@@ -40,7 +40,9 @@ def test_request_count_equals_guidellms(imported: Path) -> None:
     by_id = {r["request_id"]: r for r in BENCH["requests"]["successful"]}
     for rec in ok:
         tool = by_id[rec["id"]]
-        assert (rec["t_first"] - rec["t_send"]) / 1e6 == pytest.approx(tool["time_to_first_token_ms"], abs=1e-3)
+        assert (rec["t_first"] - rec["t_send"]) / 1e6 == pytest.approx(
+            tool["time_to_first_token_ms"], abs=1e-3
+        )
         assert rec["output_tokens"] == tool["output_tokens"]
 
 

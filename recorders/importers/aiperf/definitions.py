@@ -38,12 +38,14 @@ WHY: dict[str, str] = {
     "time_to_first_token": f"{SAME}: first content chunk minus request start, linear percentiles.",
     "time_to_second_token": "we have no time-to-second-token metric; ours shows the first inter-chunk gap.",
     "request_latency": f"{SAME} (our E2E): last content chunk minus request start, not the [DONE] line.",
-    "inter_token_latency": "AIPerf's ITL is our TPOT: (last chunk - first chunk) / (output tokens - 1), one value per request.",
-    "inter_chunk_latency": "AIPerf's inter-chunk latency is our ITL: every gap between content chunks, pooled.",
+    "inter_token_latency": "AIPerf's ITL is our TPOT: (last chunk - first chunk) / (output tokens - 1), "
+    "one value per request.",
+    "inter_chunk_latency": "AIPerf's inter-chunk latency is our ITL: every gap between content chunks.",
     "output_token_throughput_per_user": "our per-request decode speed, 1 / TPOT: the same quantity.",
-    "output_sequence_length": "the same token counts: the import keeps AIPerf's output sequence length as output tokens.",
-    "input_sequence_length": "the same token counts: the import keeps AIPerf's input sequence length as prompt tokens.",
-    "request_count": "ours counts every successful request; AIPerf counts valid records (no error, some content).",
+    "output_sequence_length": "the same token counts: the import keeps AIPerf's output sequence length.",
+    "input_sequence_length": "the same token counts: the import keeps AIPerf's input sequence length.",
+    "request_count": "ours counts every successful request; AIPerf counts valid records (no error, some "
+    "content).",
     "error_request_count": "ours counts every failed request; AIPerf counts invalid records.",
     "benchmark_duration": "ours spans first send to last end of any request (failures and the [DONE] line "
     "included); AIPerf spans first valid start to last valid content chunk.",

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from traceanalyzer.model import Analysis
-from traceanalyzer.parity.methods import Values, numpy_linear, percentile_of, weighted_distribution, weighted_inverse_cdf
+from traceanalyzer.parity.methods import (
+    Values,
+    numpy_linear,
+    percentile_of,
+    weighted_distribution,
+    weighted_inverse_cdf,
+)
 from traceanalyzer.parity.requests import PeerRequests
 from traceanalyzer.parity.stage import Row
 
@@ -34,12 +40,12 @@ PERCENTILES = ("p001", "p01", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "
 
 WHY: dict[str, str] = {
     "request_totals": "the same requests: GuideLLM counts those overlapping its measurement window.",
-    "request_latency": "GuideLLM's latency runs to the end of the stream ([DONE] included); ours ends at the last "
-    "text chunk, which this export does not record, so ours uses the same end.",
-    "time_to_first_token_ms": "same trigger (first content or reasoning delta); GuideLLM counts a missing TTFT as 0 "
-    "and takes percentiles without interpolation, ours interpolates.",
-    "time_per_output_token_ms": "GuideLLM's TPOT includes TTFT ((last token - start) / tokens, token-weighted); "
-    "ours is (last - first token) / (tokens - 1), per request.",
+    "request_latency": "GuideLLM's latency runs to the end of the stream ([DONE] included); ours ends at the "
+    "last text chunk, which this export does not record, so ours uses the same end.",
+    "time_to_first_token_ms": "same trigger (first content or reasoning delta); GuideLLM counts a missing "
+    "TTFT as 0 and takes percentiles without interpolation, ours interpolates.",
+    "time_per_output_token_ms": "GuideLLM's TPOT includes TTFT ((last token - start) / tokens, "
+    "token-weighted); ours is (last - first token) / (tokens - 1), per request.",
     "inter_token_latency_ms": "GuideLLM's ITL is our TPOT, but weighted by tokens - 1 and read without "
     "interpolation; our ITL (chunk gaps) cannot be measured from this export.",
     "prompt_token_count": "the same token counts (server usage).",
@@ -87,7 +93,9 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     per = ctx.get("per_request") or {}
     last_by_id = dict(zip(per.get("id") or [], per.get("last_token_ns") or [], strict=False))
     ids = reqs.table.column("id").to_pylist()
-    last = np.array([np.nan if last_by_id.get(i) is None else last_by_id[i] - reqs.t0_ns for i in ids], dtype=float)
+    last = np.array(
+        [np.nan if last_by_id.get(i) is None else last_by_id[i] - reqs.t0_ns for i in ids], dtype=float
+    )
     start, first, end = reqs.ns("t_send"), reqs.ns("t_first"), reqs.ns("t_end")
     out_tok = reqs.floats("output_tokens")
     prompt = reqs.floats("prompt_tokens")
@@ -103,21 +111,33 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     counts = {"successful": succ, "errored": errored & overlap, "incomplete": incomplete & overlap}
     for status, mask in counts.items():
         yield Row("request_totals", status, float(mask.sum()), None, WHY["request_totals"])
-    yield Row("request_totals", "total", float(sum(m.sum() for m in counts.values())), float(reqs.n), WHY["request_totals"])
+    yield Row(
+        "request_totals",
+        "total",
+        float(sum(m.sum() for m in counts.values())),
+        float(reqs.n),
+        WHY["request_totals"],
+    )
 
     ours = reqs.ours
     one = np.ones(reqs.n)
     latency = np.nan_to_num((end - start) / 1e9)
     yield from _weighted_stats("request_latency", latency[succ], one[succ], ours["e2e_s"].to_numpy(float)[ok])
     ttft = np.nan_to_num((first - start) / 1e6)
-    yield from _weighted_stats("time_to_first_token_ms", ttft[ttft_sel], one[ttft_sel], ours["ttft_s"].to_numpy(float)[ok] * 1e3)
+    yield from _weighted_stats(
+        "time_to_first_token_ms", ttft[ttft_sel], one[ttft_sel], ours["ttft_s"].to_numpy(float)[ok] * 1e3
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(out_tok > 0, (np.where(np.isfinite(last), last, end) - start) / 1e6 / out_tok, np.nan)
         itl = np.where(out_tok > 1, (last - first) / 1e6 / (out_tok - 1), np.nan)
     our_tpot = itl[ok]  # ours: (last token - first token) / (tokens - 1), the quantity GuideLLM calls ITL
-    yield from _weighted_stats("time_per_output_token_ms", np.nan_to_num(tpot[succ]), np.nan_to_num(out_tok[succ]), our_tpot)
+    yield from _weighted_stats(
+        "time_per_output_token_ms", np.nan_to_num(tpot[succ]), np.nan_to_num(out_tok[succ]), our_tpot
+    )
     itl_w = np.nan_to_num(out_tok, nan=1.0) - 1.0
-    yield from _weighted_stats("inter_token_latency_ms", np.nan_to_num(itl[itl_sel]), itl_w[itl_sel], our_tpot)
+    yield from _weighted_stats(
+        "inter_token_latency_ms", np.nan_to_num(itl[itl_sel]), itl_w[itl_sel], our_tpot
+    )
     yield from _weighted_stats("prompt_token_count", np.nan_to_num(prompt[succ]), one[succ], prompt[ok])
     yield from _weighted_stats("output_token_count", np.nan_to_num(out_tok[succ]), one[succ], out_tok[ok])
     in_window = succ & (end >= ws) & (end <= we)

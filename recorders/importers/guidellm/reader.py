@@ -18,17 +18,24 @@ STATS = ("mean", "median", "std_dev", "min", "max")
 
 
 def _ns(seconds: Any) -> int | None:
-    return round(float(seconds) * 1e9) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else None
+    return (
+        round(float(seconds) * 1e9)
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool)
+        else None
+    )
 
 
 def summary_metrics(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``metrics.<name>.successful`` distributions as ``{name, stat, unit, value}`` rows, plus request totals."""
+    """``metrics.<name>.successful`` distributions as ``{name, stat, unit, value}`` rows, plus request
+    totals."""
     out: list[dict[str, Any]] = []
     totals = metrics.get("request_totals")
     if isinstance(totals, dict):
         for status in ("successful", "errored", "incomplete", "total"):
             if isinstance(totals.get(status), int):
-                out.append({"name": "request_totals", "stat": status, "unit": "requests", "value": totals[status]})
+                out.append(
+                    {"name": "request_totals", "stat": status, "unit": "requests", "value": totals[status]}
+                )
     for name, dist in metrics.items():
         part = dist.get("successful") if isinstance(dist, dict) else None
         if not isinstance(part, dict) or "mean" not in part:
@@ -144,10 +151,16 @@ def _benchmark(bench: Any, index: int, path: Path, version: str, ctx: ImportCont
             yield rec
     totals = metrics.get("request_totals") if isinstance(metrics.get("request_totals"), dict) else {}
     kept = sum(len(requests.get(s) or []) for s in ("successful", "incomplete", "errored"))
-    made = (sched.get("requests_made") or {}).get("total") if isinstance(sched.get("requests_made"), dict) else None
+    made = (
+        (sched.get("requests_made") or {}).get("total")
+        if isinstance(sched.get("requests_made"), dict)
+        else None
+    )
     notes = []
     if isinstance(made, int) and made != kept:
-        notes.append(f"the report keeps {kept} of {made} requests (sampled): percentiles cannot be rebuilt exactly")
+        notes.append(
+            f"the report keeps {kept} of {made} requests (sampled): percentiles cannot be rebuilt exactly"
+        )
     yield {
         "type": "totals",
         "source": SOURCE,
