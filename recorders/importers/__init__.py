@@ -28,6 +28,7 @@ from traceanalyzer.errors import UsageError
 SOURCES: dict[str, str] = {
     "aiperf": "recorders.importers.aiperf",
     "guidellm": "recorders.importers.guidellm",
+    "inference-perf": "recorders.importers.inference_perf",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

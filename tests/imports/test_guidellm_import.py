@@ -88,3 +88,14 @@ def test_an_old_or_foreign_report_is_refused(tmp_path: Path, capsys: pytest.Capt
     src.write_text(json.dumps(REPORT)[:5000], encoding="utf-8")
     assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 2
     assert f"{src}:1: not JSON" in capsys.readouterr().err
+
+
+def test_compare_takes_two_exports_of_different_tools(tmp_path: Path) -> None:
+    from tests.imports.peer_testkit import AIPERF
+
+    base = copy_fixture(AIPERF, tmp_path / "aiperf")
+    cand = copy_fixture(GUIDELLM, tmp_path / "guidellm")
+    out = tmp_path / "compare.json"
+    assert run_cli(["compare", str(base), str(cand), "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert list((cand / ".traceanalyzer-cache" / "imports").glob("guidellm-*/guidellm_requests.jsonl"))
