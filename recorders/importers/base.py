@@ -198,3 +198,9 @@ def parse_start(text: str) -> int:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return round(stamp.timestamp() * 1e9)
+
+
+def sub_object(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``mapping[key]`` when it is a JSON object, else an empty one (optional nested objects)."""
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}

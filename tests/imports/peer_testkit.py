@@ -14,6 +14,7 @@ from traceanalyzer.cli import main
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AIPERF = FIXTURES / "aiperf-0.13.0"
 GUIDELLM = FIXTURES / "guidellm-0.8.1"
+INFERENCE_PERF = FIXTURES / "inference-perf-0.7.0"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

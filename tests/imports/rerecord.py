@@ -146,17 +146,82 @@ def record_guidellm(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+INFERENCE_PERF_CONFIG = """\
+load:
+  type: constant
+  stages:
+  - rate: 4
+    duration: 8
+api:
+  type: completion
+  streaming: true
+server:
+  type: vllm
+  model_name: {model}
+  base_url: {url}
+  ignore_eos: true
+tokenizer:
+  pretrained_model_name_or_path: {tokenizer}
+data:
+  type: random
+  input_distribution: {{min: 80, max: 120, mean: 100}}
+  output_distribution: {{min: 16, max: 32, mean: 24}}
+report:
+  request_lifecycle:
+    summary: true
+    per_stage: false
+    per_request: true
+    per_request_fields: {{request: false, response: false, response_chunks: false}}
+storage:
+  local_storage:
+    path: {out}
+"""
+
+
+def record_inference_perf(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "inference-perf")
+    target = FIXTURES / f"inference-perf-{version}"
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "reports"
+        config = Path(tmp) / "config.yml"
+        text = INFERENCE_PERF_CONFIG.format(model=sim.model, url=sim.url, tokenizer=tokenizer, out=out)
+        config.write_text(text, encoding="utf-8")
+        command = [str(venv / "bin" / "inference-perf"), "--config_file", str(config)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        files = ["per_request_lifecycle_metrics.json", "summary_lifecycle_metrics.json"]
+        for name in files:
+            shutil.copy(out / name, target / name)
+    shown = text.replace(sim.url, "http://127.0.0.1:PORT").replace(str(tokenizer), "TOKENIZER_DIR")
+    shown = shown.replace(str(out), "reports")
+    write_readme(
+        target,
+        f"inference-perf {version}",
+        ["inference-perf", "--config_file", "config.yml"],
+        files,
+        f"\n`config.yml`:\n\n```yaml\n{shown}```\n\ninference-perf does not write its version into its "
+        "reports; it is in this directory's name. Its times are on the process clock "
+        "(`time.perf_counter`).\n",
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("tool", choices=["aiperf", "guidellm"])
+    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf"])
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
     parser.add_argument(
         "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
     )
     args = parser.parse_args()
-    recorders = {"aiperf": record_aiperf, "guidellm": record_guidellm}
+    recorders = {
+        "aiperf": record_aiperf,
+        "guidellm": record_guidellm,
+        "inference-perf": record_inference_perf,
+    }
     target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")
 

@@ -74,6 +74,14 @@ def _tool_values(peer: dict[str, Any]) -> dict[tuple[str, str], tuple[str, float
     return out
 
 
+def _finite(value: float | None) -> float | None:
+    """A plain float (NumPy scalars converted), ``None`` for missing or non-finite values."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
 def parity_for(ctx: StageContext, analysis: Analysis, peer: dict[str, Any]) -> ParityTool:
     """Parity with one tool run."""
     tool = str(peer["tool"])
@@ -92,10 +100,10 @@ def parity_for(ctx: StageContext, analysis: Analysis, peer: dict[str, Any]) -> P
                 stat=row.stat,
                 unit=unit,
                 tool_value=tool_value,
-                recomputed=row.recomputed,
-                ours=row.ours,
-                rel_diff=diff,
-                match=diff is not None and diff <= row.tolerance,
+                recomputed=_finite(row.recomputed),
+                ours=_finite(row.ours),
+                rel_diff=_finite(diff),
+                match=bool(diff is not None and diff <= row.tolerance),
                 why_different=row.why,
                 tolerance=row.tolerance,
             )

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from recorders.errors import ABORTED, classify
-from recorders.importers.base import ImportContext, Record, first_line, head, json_file, json_lines, need
+from recorders.importers.base import (
+    ImportContext,
+    Record,
+    first_line,
+    head,
+    json_file,
+    json_lines,
+    need,
+    sub_object,
+)
 from recorders.importers.server_samples import server_record
 from traceanalyzer.errors import BadInputError
 
@@ -257,7 +266,7 @@ def _input_config(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def _endpoint(cfg: Mapping[str, Any]) -> tuple[str | None, str | None, bool]:
     """(model, api, server token counts) from the summary's ``input_config``."""
-    endpoint: Mapping[str, Any] = cfg["endpoint"] if isinstance(cfg.get("endpoint"), dict) else {}
+    endpoint: Mapping[str, Any] = sub_object(cfg, "endpoint")
     names = endpoint.get("model_names") or cfg.get("model_names") or []
     model = names[0] if isinstance(names, list) and names else None
     kind = str(endpoint.get("type") or "")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorders.errors import ABORTED, classify
-from recorders.importers.base import ImportContext, Record, json_file, need
+from recorders.importers.base import ImportContext, Record, json_file, need, sub_object
 from traceanalyzer.errors import BadInputError
 
 SOURCE = "guidellm"
@@ -139,7 +139,7 @@ def _benchmark(bench: Any, index: int, path: Path, version: str, ctx: ImportCont
     label = _label(bench, index)
     requests = need(bench.get("requests"), dict, f"{where}.requests", path)
     metrics = need(bench.get("metrics"), dict, f"{where}.metrics", path)
-    sched = bench.get("scheduler_metrics") if isinstance(bench.get("scheduler_metrics"), dict) else {}
+    sched = sub_object(bench, "scheduler_metrics")
     ids: list[str] = []
     last_tokens: list[int | None] = []
     for status in ("successful", "incomplete", "errored"):
@@ -149,7 +149,7 @@ def _benchmark(bench: Any, index: int, path: Path, version: str, ctx: ImportCont
             ids.append(rec["id"])
             last_tokens.append(_ns(rec["peer"]["last_token_iteration"]))
             yield rec
-    totals = metrics.get("request_totals") if isinstance(metrics.get("request_totals"), dict) else {}
+    totals = sub_object(metrics, "request_totals")
     kept = sum(len(requests.get(s) or []) for s in ("successful", "incomplete", "errored"))
     made = (
         (sched.get("requests_made") or {}).get("total")

@@ -2,7 +2,8 @@
 
 - ``per_request_lifecycle_metrics.json`` (``report.request_lifecycle.per_request: true``;
   ``reportgen/base.py::build_per_request_lifecycle_entry``): a JSON array, one entry per request with
-  ``start_time`` / ``end_time`` on ``time.perf_counter()`` seconds, ``info.response_metrics`` (``chunk_times``,
+  ``start_time`` / ``end_time`` on ``time.perf_counter()`` seconds, ``info.response_metrics``
+  (``chunk_times``,
   ``output_token_times`` expanded to one stamp per token by the client tokenizer, ``output_tokens``,
   ``server_usage``), ``info.request_metrics.text.input_tokens`` and ``error`` (``{error_type, error_msg}``);
 - ``summary_lifecycle_metrics.json`` (``summarize_requests``): its own summary -> the peer ``totals`` record.
@@ -20,7 +21,7 @@ from recorders.importers.inference_perf.reader import read
 
 NAME = "inference-perf"
 TITLE = "inference-perf"
-FILES = "per_request_lifecycle_metrics.json + summary_lifecycle_metrics.json (report.request_lifecycle.per_request)"
+FILES = "per_request_lifecycle_metrics.json + summary_lifecycle_metrics.json (per_request: true)"
 
 
 def detect(path: Path) -> bool:

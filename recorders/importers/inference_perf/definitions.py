@@ -27,7 +27,7 @@ from traceanalyzer.parity.requests import PeerRequests
 from traceanalyzer.parity.stage import Row
 
 WHY: dict[str, str] = {
-    "request_latency": "inference-perf's latency ends after the body was read and tokenized; ours ends at the "
+    "request_latency": "inference-perf's latency ends after the body was read and tokenized; ours at the "
     "last text chunk.",
     "time_to_first_token": "same trigger (first content token); inference-perf reports seconds.",
     "time_per_output_token": "the same as our TPOT: (last - first token) / (tokens - 1).",
@@ -35,14 +35,30 @@ WHY: dict[str, str] = {
     "inter_token_latency": "inference-perf's ITL is per token (0 inside a chunk); ours is per chunk gap.",
     "benchmark_time_seconds": "ours spans first send to last end as well, failures included.",
     "count": "the same split of successful and failed requests.",
-    "requests_per_sec": "inference-perf divides successful requests by first start to last end; ours averages "
+    "requests_per_sec": "inference-perf divides successful requests by first start to last end; ours "
+    "averages "
     "per-window QPS.",
     "output_tokens_per_sec": "inference-perf divides output tokens by first start to last end; ours averages "
     "per-window cluster TPS.",
     "input_tokens_per_sec": "we do not rate prompt tokens.",
     "total_tokens_per_sec": "we do not rate prompt tokens.",
 }
-STATS = ("mean", "min", "max", "median", "p0.1", "p1", "p5", "p10", "p25", "p75", "p90", "p95", "p99", "p99.9")
+STATS = (
+    "mean",
+    "min",
+    "max",
+    "median",
+    "p0.1",
+    "p1",
+    "p5",
+    "p10",
+    "p25",
+    "p75",
+    "p90",
+    "p95",
+    "p99",
+    "p99.9",
+)
 
 
 def _token_stamps(offsets: np.ndarray, tokens: list[int] | None) -> np.ndarray:
@@ -56,7 +72,10 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     latency = (end - send) / 1e9
     out_tok = reqs.floats("output_tokens")
     per_chunk = reqs.table.column("chunk_tokens").to_pylist()
-    ttft, tpot, ntpot, gaps = [], [], [], []
+    ttft: list[float] = []
+    tpot: list[float] = []
+    ntpot: list[float] = []
+    gaps: list[float] = []
     for i in np.flatnonzero(ok):
         stamps = _token_stamps(reqs.chunk_offsets_ns[i], per_chunk[i]) / 1e9
         n = out_tok[i] if np.isfinite(out_tok[i]) else 0.0
@@ -83,14 +102,40 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
             yield Row(f"successes.latency.{name}", stat, value, our, WHY[name])
     total_s = (np.nanmax(end) - np.nanmin(send)) / 1e9 if reqs.n else 0.0
     n_ok = float(ok.sum())
-    yield Row("benchmark_time_seconds", "value", total_s, analysis.capture.duration_s, WHY["benchmark_time_seconds"])
+    yield Row(
+        "benchmark_time_seconds", "value", total_s, analysis.capture.duration_s, WHY["benchmark_time_seconds"]
+    )
     yield Row("successes.count", "value", n_ok, float(analysis.requests.ok), WHY["count"])
     yield Row("failures.count", "value", float(reqs.n - n_ok), float(analysis.requests.failed), WHY["count"])
     if total_s > 0:
         out_sum = float(np.nansum(out_tok[ok]))
         in_sum = float(np.nansum(reqs.floats("prompt_tokens")[ok]))
         cap = analysis.capacity
-        yield Row("successes.throughput.requests_per_sec", "value", n_ok / total_s, cap.qps.mean, WHY["requests_per_sec"])
-        yield Row("successes.throughput.output_tokens_per_sec", "value", out_sum / total_s, cap.tps_cluster_mean, WHY["output_tokens_per_sec"])
-        yield Row("successes.throughput.input_tokens_per_sec", "value", in_sum / total_s, None, WHY["input_tokens_per_sec"])
-        yield Row("successes.throughput.total_tokens_per_sec", "value", (in_sum + out_sum) / total_s, None, WHY["total_tokens_per_sec"])
+        yield Row(
+            "successes.throughput.requests_per_sec",
+            "value",
+            n_ok / total_s,
+            cap.qps.mean,
+            WHY["requests_per_sec"],
+        )
+        yield Row(
+            "successes.throughput.output_tokens_per_sec",
+            "value",
+            out_sum / total_s,
+            cap.tps_cluster_mean,
+            WHY["output_tokens_per_sec"],
+        )
+        yield Row(
+            "successes.throughput.input_tokens_per_sec",
+            "value",
+            in_sum / total_s,
+            None,
+            WHY["input_tokens_per_sec"],
+        )
+        yield Row(
+            "successes.throughput.total_tokens_per_sec",
+            "value",
+            (in_sum + out_sum) / total_s,
+            None,
+            WHY["total_tokens_per_sec"],
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorders.errors import classify
-from recorders.importers.base import ImportContext, Record, json_file, need
+from recorders.importers.base import ImportContext, Record, json_file, need, sub_object
 from traceanalyzer.errors import BadInputError
 
 SOURCE = "inference-perf"
@@ -23,9 +23,16 @@ def summary_metrics(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The summary's numbers as ``{name, stat, unit, value}`` rows (latencies in seconds)."""
     out: list[dict[str, Any]] = []
     if _num(summary.get("benchmark_time_seconds")) is not None:
-        out.append({"name": "benchmark_time_seconds", "stat": "value", "unit": "s", "value": summary["benchmark_time_seconds"]})
-    successes = summary.get("successes") if isinstance(summary.get("successes"), dict) else {}
-    failures = summary.get("failures") if isinstance(summary.get("failures"), dict) else {}
+        out.append(
+            {
+                "name": "benchmark_time_seconds",
+                "stat": "value",
+                "unit": "s",
+                "value": summary["benchmark_time_seconds"],
+            }
+        )
+    successes = sub_object(summary, "successes")
+    failures = sub_object(summary, "failures")
     for part, data in (("successes", successes), ("failures", failures)):
         if _num(data.get("count")) is not None:
             out.append({"name": f"{part}.count", "stat": "value", "unit": "requests", "value": data["count"]})
@@ -36,7 +43,9 @@ def summary_metrics(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     for name, value in (successes.get("throughput") or {}).items():
         if _num(value) is not None:
             unit = "requests/s" if name == "requests_per_sec" else "tokens/s" if "tokens" in name else "1/s"
-            out.append({"name": f"successes.throughput.{name}", "stat": "value", "unit": unit, "value": value})
+            out.append(
+                {"name": f"successes.throughput.{name}", "stat": "value", "unit": unit, "value": value}
+            )
     return out
 
 
@@ -60,10 +69,10 @@ def _request(entry: Any, index: int, path: Path, anchor_ns: int, origin: float) 
     need(entry, dict, where, path)
     start = need(entry.get("start_time"), (int, float), f"{where}.start_time", path)
     end = need(entry.get("end_time"), (int, float), f"{where}.end_time", path)
-    info = entry.get("info") if isinstance(entry.get("info"), dict) else {}
-    resp = info.get("response_metrics") if isinstance(info.get("response_metrics"), dict) else {}
-    req = info.get("request_metrics") if isinstance(info.get("request_metrics"), dict) else {}
-    text_metrics = req.get("text") if isinstance(req.get("text"), dict) else {}
+    info = sub_object(entry, "info")
+    resp = sub_object(info, "response_metrics")
+    req = sub_object(info, "request_metrics")
+    text_metrics = sub_object(req, "text")
     token_times = [float(t) for t in resp.get("output_token_times") or [] if _num(t) is not None]
     offsets, per_chunk = _chunks(token_times, float(start))
     t_send = anchor_ns + round((float(start) - origin) * 1e9)
@@ -117,7 +126,10 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     need(entries, list, "(top level)", path)
     if not entries:
         raise BadInputError("no requests", path=str(path))
-    starts = [need(e.get("start_time") if isinstance(e, dict) else None, (int, float), f"[{i}].start_time", path) for i, e in enumerate(entries)]
+    starts = [
+        need(e.get("start_time") if isinstance(e, dict) else None, (int, float), f"[{i}].start_time", path)
+        for i, e in enumerate(entries)
+    ]
     ends = [need(e.get("end_time"), (int, float), f"[{i}].end_time", path) for i, e in enumerate(entries)]
     origin = float(min(starts))
     if ctx.start_ns is not None:
@@ -125,7 +137,8 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     else:
         anchor = path.stat().st_mtime_ns - round((float(max(ends)) - origin) * 1e9)
         ctx.notes.append(
-            f"{path.name}: times are on inference-perf's process clock; anchored so the last request ended at "
+            f"{path.name}: times are on inference-perf's process clock; anchored so the last request "
+            "ended at "
             "the file's modification time (pass --start to anchor them exactly)"
         )
     for index, entry in enumerate(entries):
@@ -133,8 +146,8 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     if summaries:
         summary = json_file(summaries[0])
         need(summary, dict, "(top level)", summaries[0])
-        successes = summary.get("successes") or {}
-        failures = summary.get("failures") or {}
+        successes = sub_object(summary, "successes")
+        failures = sub_object(summary, "failures")
         n_ok = int(successes.get("count") or 0)
         n_failed = int(failures.get("count") or 0)
         yield {
