@@ -29,6 +29,7 @@ SOURCES: dict[str, str] = {
     "aiperf": "recorders.importers.aiperf",
     "guidellm": "recorders.importers.guidellm",
     "inference-perf": "recorders.importers.inference_perf",
+    "evalscope": "recorders.importers.evalscope",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

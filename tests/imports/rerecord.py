@@ -207,11 +207,49 @@ def record_inference_perf(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+def record_evalscope(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "evalscope")
+    target = FIXTURES / f"evalscope-{version}"
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "outputs"
+        command = [
+            str(venv / "bin" / "evalscope"), "perf", "--url", f"{sim.base_url}/chat/completions",
+            "--model", sim.model, "--api", "openai", "--stream", "--dataset", "random",
+            "--tokenizer-path", str(tokenizer), "--min-prompt-length", "80", "--max-prompt-length", "120",
+            "--min-tokens", "16", "--max-tokens", "32", "--number", "30", "--parallel", "4", "--rate", "4",
+            "--outputs-dir", str(out), "--no-timestamp", "--name", "run", "--seed", str(SEED),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        found = sorted(out.rglob("benchmark_data.db"))
+        if not found:
+            raise SystemExit(f"no benchmark_data.db under {out}")
+        result = found[0].parent
+        files = ["benchmark_data.db", "benchmark_summary.json", "benchmark_percentile.json"]
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in files:
+            shutil.copy(result / name, target / name)
+    shown = [c.replace(f"{venv}/bin/", "").replace(sim.base_url, "http://127.0.0.1:PORT/v1") for c in command]
+    shown = [c.replace(str(out), "outputs").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
+    write_readme(
+        target,
+        f"EvalScope {version}",
+        shown,
+        files,
+        "\nEvalScope applies the tokenizer's chat template to random prompts, so the tokenizer directory "
+        'needs one: `"chat_template": "{% for message in messages %}{{ message[\'content\'] }}\\n'
+        '{% endfor %}"` was added to its `tokenizer_config.json`. EvalScope does not write its version into '
+        "its outputs; it is in this directory's name. Its times are on the process clock "
+        "(`time.perf_counter`).\n",
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf"])
+    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope"])
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
     parser.add_argument(
         "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
@@ -221,6 +259,7 @@ def main() -> None:
         "aiperf": record_aiperf,
         "guidellm": record_guidellm,
         "inference-perf": record_inference_perf,
+        "evalscope": record_evalscope,
     }
     target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")

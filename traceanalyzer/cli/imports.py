@@ -17,7 +17,7 @@ Example:
 """,
 )
 def import_group() -> None:
-    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf) into trace files.
+    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope) as traces.
 
     Name the tool, or give the paths alone and the tool is detected from the files.
     """
