@@ -1,4 +1,4 @@
-"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, vLLM bench, ...), registered by name.
+"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, inference-perf, EvalScope), by name.
 
 Each tool is one module (see :mod:`recorders.importers.base` for what it provides); ``import`` asks each
 registered source in turn whether it recognises a file (``detect``), so a directory of another tool's output
