@@ -8,17 +8,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from traceanalyzer.model import Analysis
 
-#: How each tool spells its own name.
-TOOL_TITLES: dict[str, str] = {
-    "aiperf": "AIPerf",
-    "guidellm": "GuideLLM",
-    "vllm": "vLLM bench serve",
-    "sglang": "SGLang bench_serving",
-    "genai-perf": "GenAI-Perf",
-    "inference-perf": "inference-perf",
-    "llmperf": "LLMPerf",
-    "evalscope": "EvalScope perf",
-}
+
+def tool_title(tool: str) -> str:
+    """How a tool spells its own name (its importer's ``TITLE``), else the name as imported."""
+    from recorders.importers import SOURCES, source
+
+    return source(tool).TITLE if tool in SOURCES else tool
 
 
 def with_parity_sections(sections: Sequence[Any], analysis: Analysis) -> tuple[Any, ...]:
@@ -30,7 +25,7 @@ def with_parity_sections(sections: Sequence[Any], analysis: Analysis) -> tuple[A
     added = [
         kind(
             f"parity-{i}",
-            f"Parity with {TOOL_TITLES.get(t.tool, t.tool)}{f' ({t.label})' if t.label else ''}",
+            f"Parity with {tool_title(t.tool)}{f' ({t.label})' if t.label else ''}",
         )
         for i, t in enumerate(tools, start=1)
     ]

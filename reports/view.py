@@ -13,7 +13,7 @@ from typing import Any
 
 from reports import charts, formatting
 from reports.definitions import DEFINITIONS
-from reports.parity_view import TOOL_TITLES, with_parity_sections
+from reports.parity_view import tool_title, with_parity_sections
 from reports.registry import RenderOptions
 from traceanalyzer.consistency.results import GroupConsistency
 from traceanalyzer.model import (
@@ -235,7 +235,7 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "title": options.title or default_title(analysis),
         "generated_at": options.generated_at,
         "sections": with_parity_sections(SECTIONS, analysis),
-        "tool_titles": TOOL_TITLES,
+        "tool_title": tool_title,
         "verdict": verdict(analysis.slo),
         "failed_slos": {s.name for s in analysis.slo if s.passed is False},
         "slo_label": slo_label,

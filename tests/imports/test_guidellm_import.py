@@ -99,3 +99,15 @@ def test_compare_takes_two_exports_of_different_tools(tmp_path: Path) -> None:
     assert run_cli(["compare", str(base), str(cand), "-o", str(out)]) == 0
     assert out.stat().st_size > 0
     assert list((cand / ".traceanalyzer-cache" / "imports").glob("guidellm-*/guidellm_requests.jsonl"))
+
+
+def test_exports_of_two_tools_in_one_directory_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.imports.peer_testkit import AIPERF
+
+    src = copy_fixture(AIPERF, tmp_path / "both")
+    (src / "benchmarks.json").write_bytes((GUIDELLM / "benchmarks.json").read_bytes())
+    assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "exports of several tools: aiperf (" in err and "guidellm (benchmarks.json)" in err
