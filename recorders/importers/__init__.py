@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -129,11 +129,13 @@ def import_export(
     host: str | None = None,
     start_ns: int | None = None,
     overwrite: bool = False,
+    on_read: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Detect (or take) the tool, read its files and write trace files into ``out_dir``.
 
     Raises :class:`UsageError` for unknown layouts and output files that exist (unless ``overwrite``), and
-    :class:`BadInputError` (file and line or field) for malformed exports.
+    :class:`BadInputError` (file and line or field) for malformed exports. ``on_read(n)`` is called as
+    records are read (for a progress display).
     """
     name, files = detect(paths, tool)
     src = source(name)
@@ -145,7 +147,11 @@ def import_export(
     for stale in existing:
         Path(stale).unlink()
     ctx = ImportContext(run=run or new_run_id(), host=host or default_host(), start_ns=start_ns)
-    records = list(src.read(files, ctx))  # read all first: a bad file must not leave half a capture
+    records = []  # read all first: a bad file must not leave half a capture
+    for record in src.read(files, ctx):
+        records.append(record)
+        if on_read is not None and len(records) % 1000 == 0:
+            on_read(len(records))
     config: dict[str, Any] = {"tool": name, "inputs": [str(f) for f in files], "tool_config": ctx.config}
     outputs = write_records(records, out, tool=name, run=ctx.run, host=ctx.host, config=config)
     return ImportResult(tool=name, inputs=files, outputs=outputs, run=ctx.run, notes=list(ctx.notes))

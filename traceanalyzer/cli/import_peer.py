@@ -6,6 +6,9 @@ word is not a subcommand, detects the tool from the files (``import artifacts/ru
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -51,10 +54,26 @@ def _options(fn: Any) -> Any:
                 "requests on a process clock (inference-perf, EvalScope) [default: from the file time].",
             ),
             click.option("--overwrite", is_flag=True, help="Replace output files that exist."),
+            click.option("--quiet", is_flag=True, help="No progress display."),
         ]
     ):
         fn = option(fn)
     return fn
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A transient records-read counter on stderr (nothing when piped or ``--quiet``)."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading the export", total=None)
+        yield lambda n: bar.update(task, description=f"reading the export: {n:,} records")
 
 
 def _run(
@@ -65,19 +84,22 @@ def _run(
     host: str | None,
     start: str | None,
     overwrite: bool,
+    quiet: bool,
 ) -> None:
     from recorders.importers import import_export
     from recorders.importers.base import parse_start
 
-    result = import_export(
-        paths,
-        out_dir,
-        tool=tool,
-        run=run_id,
-        host=host,
-        start_ns=parse_start(start) if start else None,
-        overwrite=overwrite,
-    )
+    with _progress(quiet) as on_read:
+        result = import_export(
+            paths,
+            out_dir,
+            tool=tool,
+            run=run_id,
+            host=host,
+            start_ns=parse_start(start) if start else None,
+            overwrite=overwrite,
+            on_read=on_read,
+        )
     click.echo(
         f"{result.tool}: {len(result.inputs)} file(s) read: {', '.join(p.name for p in result.inputs)}"
     )
@@ -105,8 +127,9 @@ def make_command(tool: str | None) -> click.Command:
         host: str | None,
         start: str | None,
         overwrite: bool,
+        quiet: bool,
     ) -> None:
-        _run(tool, paths, out_dir, run_id, host, start, overwrite)
+        _run(tool, paths, out_dir, run_id, host, start, overwrite, quiet)
 
     command.__doc__ = (
         f"Convert {label} export into trace files, with its own summary kept for the parity table.\n\n"
