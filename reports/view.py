@@ -13,6 +13,7 @@ from typing import Any
 
 from reports import charts, formatting
 from reports.definitions import DEFINITIONS
+from reports.parity_view import tool_title, with_parity_sections
 from reports.registry import RenderOptions
 from reports.trace_links import TraceLinks
 from traceanalyzer.consistency.results import GroupConsistency
@@ -247,7 +248,8 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "all_notes": analysis.notes,
         "title": options.title or default_title(analysis),
         "generated_at": options.generated_at,
-        "sections": tuple(Section(s.id, _(s.title)) for s in SECTIONS),
+        "sections": with_parity_sections(tuple(Section(s.id, _(s.title)) for s in SECTIONS), analysis),
+        "tool_title": tool_title,
         "verdict": verdict(analysis.slo),
         "failed_slos": {s.name for s in analysis.slo if s.passed is False},
         "slo_label": slo_label,

@@ -41,6 +41,7 @@ from traceanalyzer.model import (
     Variability,
     WindowSeries,
 )
+from traceanalyzer.parity.stage import parity_stage
 
 if TYPE_CHECKING:
     from traceanalyzer.loader import Capture
@@ -56,6 +57,7 @@ STAGES: list[Stage] = [
     causal_stage,  # onsets, error_sequence, first_strike, error_burst findings
     diagnosis_stage,  # resource findings (cpu_bound, gpu_saturated, memory_leak, queueing, ...)
     consistency_stage,  # output consistency of repeated prompts, robustness verdicts
+    parity_stage,  # imported tools' own summaries recomputed under their definitions, ours beside them
     slo_stage,  # every SLO judged, last: it reads the results above
 ]
 

@@ -47,11 +47,15 @@ def load(
     ``lenient``: skip and count bad lines instead of raising :class:`~traceanalyzer.errors.BadInputError` at
     the first; ``clock_offsets``: host name -> nanoseconds added to every time recorded on that host;
     ``cache``: keep the parsed tables beside the capture (``<capture>/.traceanalyzer-cache``) so a second load
-    skips parsing. Returns typed Arrow tables, one per record type, and the inventory of what was read.
+    skips parsing. Another benchmark tool's export (AIPerf, GuideLLM, ...; docs/imports.md) is imported on
+    the fly into the capture cache. Returns typed Arrow tables, one per record type, and the inventory of what
+    was read.
     """
     from traceanalyzer.loader import load_capture
+    from traceanalyzer.peer_import import load_with_imports
 
-    return load_capture(paths, lenient=lenient, clock_offsets=clock_offsets, cache=cache)
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    return load_with_imports(load_capture, items, lenient=lenient, clock_offsets=clock_offsets, cache=cache)
 
 
 def analysis_options(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from traceanalyzer.consistency.results import ConsistencyResult
 from traceanalyzer.consistency.robustness import RobustnessVerdict
+from traceanalyzer.parity.results import ParityResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -606,6 +607,8 @@ class Analysis:
     robustness: Mapping[str, RobustnessVerdict] = field(default_factory=dict)
     """A verdict per robustness scenario, by scenario name."""
     slo: tuple[SloResult, ...] = ()
+    parity: ParityResult = field(default_factory=ParityResult)
+    """Imported tools' own summaries recomputed, ours beside them (``traceanalyzer.parity``)."""
     inventory: InventoryInfo = field(default_factory=InventoryInfo)
     notes: tuple[Note, ...] = ()
     schema: str = ANALYSIS_SCHEMA

@@ -192,6 +192,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             "duplicate_request_ids": inv.duplicate_request_ids,
         },
         "notes": [{"section": n.section, "reason": n.reason} for n in analysis.notes],
+        "parity": analysis.parity.to_summary(),
     }
 
 

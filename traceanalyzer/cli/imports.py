@@ -5,18 +5,24 @@ from __future__ import annotations
 import click
 
 from traceanalyzer.cli.import_langfuse import import_langfuse
+from traceanalyzer.cli.import_peer import TOOLS, ImportGroup, make_command
 from traceanalyzer.cli.import_prometheus import import_prometheus
 
 
 @click.group(
     "import",
+    cls=ImportGroup,
     epilog="""\b
 Example:
   traceanalyzer import locust results/run1 --out capture/
+  traceanalyzer import artifacts/aiperf-run --out capture/     (tool detected from the files)
 """,
 )
 def import_group() -> None:
-    """Import captures made by other tools (Locust) into trace files."""
+    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope) as traces.
+
+    Name the tool, or give the paths alone and the tool is detected from the files.
+    """
 
 
 @click.command(
@@ -90,3 +96,5 @@ def import_locust(
 import_group.add_command(import_locust)
 import_group.add_command(import_prometheus)
 import_group.add_command(import_langfuse)
+for _tool in (None, *TOOLS):
+    import_group.add_command(make_command(_tool))

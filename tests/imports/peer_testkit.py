@@ -1,0 +1,42 @@
+"""Helpers of the peer-import tests: fixture paths, running the CLI, reading trace files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from traceanalyzer.cli import main
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AIPERF = FIXTURES / "aiperf-0.13.0"
+GUIDELLM = FIXTURES / "guidellm-0.8.1"
+INFERENCE_PERF = FIXTURES / "inference-perf-0.7.0"
+EVALSCOPE = FIXTURES / "evalscope-1.14.1"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def records(out: Path, kind: str) -> list[dict[str, Any]]:
+    """Every record of ``kind`` in the trace files of ``out``."""
+    found = []
+    for path in sorted(out.glob("*.jsonl")):
+        found += [r for r in read_jsonl(path) if r["type"] == kind]
+    return found
+
+
+def run_cli(args: list[str]) -> int:
+    """Run the CLI in-process; its exit code."""
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return int(info.value.code or 0)
+
+
+def copy_fixture(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
