@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 from traceanalyzer.consistency.results import ConsistencyResult
 from traceanalyzer.consistency.robustness import RobustnessVerdict
+from traceanalyzer.conversation_results import ConversationsResult
 
 ANALYSIS_SCHEMA = "traceanalyzer/analysis@1"
 
@@ -591,6 +592,8 @@ class Analysis:
     """Output consistency (``traceanalyzer.consistency``); ``None`` before that stage ran."""
     robustness: Mapping[str, RobustnessVerdict] = field(default_factory=dict)
     """A verdict per robustness scenario, by scenario name."""
+    conversations: ConversationsResult | None = None
+    """Multi-turn chat sessions (``traceanalyzer.metrics.conversations``); None without any."""
     slo: tuple[SloResult, ...] = ()
     inventory: InventoryInfo = field(default_factory=InventoryInfo)
     notes: tuple[Note, ...] = ()

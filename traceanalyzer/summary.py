@@ -184,6 +184,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             if s.passed is not None
         ],
         "breakdown": _breakdown(analysis.breakdown),
+        "conversations": None if analysis.conversations is None else analysis.conversations.to_summary(),
         "inventory": {
             "files": [{"path": f.path, "records": f.records, "skipped": f.skipped} for f in inv.files],
             "skipped_lines": inv.skipped_lines,
