@@ -47,6 +47,10 @@ from recorders.http_stream.record import SessionInfo, classify_exchange, parse_e
 from traceanalyzer.errors import BadInputError, UsageError
 
 SESSION_HEADER = "x-session-id"
+CONVERSATION_SETS: dict[str, str] = {
+    "chat": "conversations of 2 to 12 turns, short and long, some with facts to recall",
+}
+"""Bundled conversation sets (``builtin:NAME``), beside the single-turn ones of :mod:`.prompts`."""
 ON_TURN_ERROR = ("stop", "continue")
 _SLICE_S = 0.25
 """Longest single sleep while thinking, so a stop is noticed promptly."""
@@ -145,10 +149,10 @@ def _conversation(obj: Any, path: str, line: int, stem: str) -> Conversation:
 def _read(spec: str) -> tuple[str, str]:
     """(text, name for messages) of a prompt spec (``builtin:NAME`` or a path)."""
     if spec.startswith(BUILTIN_PREFIX):
-        path = builtin_path(spec[len(BUILTIN_PREFIX) :])
-        if not path.is_file():
-            return "", spec
-        return path.read_text(encoding="utf-8"), spec
+        name = spec[len(BUILTIN_PREFIX) :]
+        if name not in CONVERSATION_SETS:
+            return "", spec  # a single-turn set, or unknown: load_prompts says which
+        return builtin_path(name).read_text(encoding="utf-8"), spec
     try:
         return Path(spec).read_text(encoding="utf-8"), spec
     except (OSError, UnicodeDecodeError):

@@ -34,7 +34,6 @@ BUILTIN_SETS: dict[str, str] = {
     "mixed": "short and long prompts mixed by weight (scenarios short, long)",
     "consistency": "questions meant to be repeated, with expected key facts (scenario consistency)",
     "robustness": "abnormal inputs: very long, garbled, mixed-script, special characters, injection, vague",
-    "chat": "conversations of 2 to 12 turns, short and long, some with facts to recall (conversation mode)",
 }
 ORDERS = ("cycle", "random")
 _KNOWN_KEYS = {"id", "prompt", "messages", "scenario", "max_tokens", "expected", "weight", "repeat", "stream"}
