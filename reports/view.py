@@ -63,6 +63,7 @@ CATEGORY_LABELS: dict[str, str] = {
 }
 
 BREAKDOWN_TITLES = {"model": "By model", "scenario": "By scenario", "host": "By client host"}
+BREAKDOWN_TITLES["stream"] = "Streamed or not (not streamed: TTFT is the time to the whole answer)"
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,13 @@ def _breakdown_row(row: BreakdownRow) -> dict[str, Any]:
 
 
 def _breakdown(breakdown: Mapping[str, Mapping[str, BreakdownRow]]) -> dict[str, Any]:
-    return {
+    out = {
         dim: {value: _breakdown_row(row) for value, row in breakdown.get(dim, {}).items()}
         for dim in BREAKDOWN_DIMENSIONS
     }
+    if "stream" in breakdown:  # only when some requests were not streamed
+        out["stream"] = {value: _breakdown_row(row) for value, row in breakdown["stream"].items()}
+    return out
 
 
 def summary(analysis: Analysis) -> dict[str, Any]:
