@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from reports import charts, formatting
+from reports.charts.conversations import conversations_chart
 from reports.definitions import DEFINITIONS
 from reports.registry import RenderOptions
 from traceanalyzer.consistency.results import GroupConsistency
@@ -81,6 +82,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("resources", "Resources aligned with latency"),
     Section("findings", "Diagnosis findings"),
     Section("consistency", "Consistency and robustness"),
+    Section("conversations", "Conversations"),
     Section("requests", "Requests to look at"),
     Section("breakdown", "Breakdown by model, scenario and host"),
     Section("inventory", "Appendix A: capture inventory"),
@@ -251,4 +253,5 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "groups": groups,
         "definitions": DEFINITIONS,
         "error_color": charts.error_color,
+        "conversations_chart": conversations_chart(analysis),
     }

@@ -120,6 +120,9 @@ class ConversationsResult:
     recall_rate: float | None = None
     """Share of turns with ``expected`` items whose answer held them all."""
     recall_turns: int = 0
+    ttft_points: tuple[tuple[float, float], ...] = ()
+    """(uncached prompt tokens in thousands, TTFT ms) of at most 600 successful turns, evenly picked in record
+    order: what the report draws behind the fitted line (never used for a statistic)."""
 
     def to_summary(self) -> dict[str, Any]:
         fit = self.ttft_fit

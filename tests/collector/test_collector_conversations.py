@@ -239,3 +239,19 @@ def test_without_cache_ttft_grows_with_turn_until_the_context_overflows(tmp_path
     assert conv["session_completion_rate"] == pytest.approx(1 / 5)  # only the short recall conversation
     findings = {f["rule"]: f for f in _analyse(out)["findings"]}
     assert findings["context_overflow"]["evidence"]["first_turn"] == first
+
+
+@pytest.mark.slow
+def test_report_has_a_conversations_section_with_chat_ids(
+    cached_run: tuple[Path, SimServerHandle, Path],
+) -> None:
+    from reports.html_report import render_html
+    from reports.registry import RenderOptions
+
+    analysis = analyze(load_capture([cached_run[0]]), AnalysisOptions())
+    html = render_html(analysis, RenderOptions())
+    assert '<section id="conversations">' in html and 'href="#conversations"' in html
+    assert "TTFT per 1k uncached prompt tokens" in html and "<svg" in html
+    assert analysis.conversations is not None
+    for session in analysis.conversations.slowest:
+        assert session.session_id in html

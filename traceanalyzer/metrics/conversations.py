@@ -44,6 +44,7 @@ CACHE_INEFFECTIVE_SHARE = 0.2
 """Cached share of later turns' prompt tokens at or below which the cache is called ineffective."""
 MAX_BROKEN = 20
 MAX_SLOWEST = 5
+MAX_POINTS = 600
 _COLUMNS = ("session_id", "turn", "session_turns", "prompt_tokens", "cached_tokens", "history_chars")
 
 
@@ -265,9 +266,19 @@ def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         slowest=tuple(sorted(sessions, key=lambda s: -s.duration_s))[:MAX_SLOWEST],
         recall_rate=recall_hits / recall_asked if recall_asked else None,
         recall_turns=recall_asked,
+        ttft_points=_points((prompt - cached) / 1000, ttft_ms),
     )
     findings = _findings(ctx, frame, result)
     return dataclasses.replace(analysis, conversations=result, findings=(*analysis.findings, *findings))
+
+
+def _points(x: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float], ...]:
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size > MAX_POINTS:
+        pick = np.linspace(0, x.size - 1, MAX_POINTS).astype(np.int64)
+        x, y = x[pick], y[pick]
+    return tuple((round(float(a), 4), round(float(b), 3)) for a, b in zip(x, y, strict=True))
 
 
 def _stats_dict(stats: Any) -> dict[str, Any]:
