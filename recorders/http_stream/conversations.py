@@ -220,6 +220,47 @@ def parse_think_time(text: str | None) -> ThinkTime:
     return ThinkTime(seconds, (m.group("kind") or "fixed").lower() == "exp")
 
 
+# -- one running conversation --------------------------------------------------------------------------------
+class Dialogue:
+    """One conversation as it runs: the history so far (freed with the object), each turn's request and
+    record fields, and the think time before a turn. Shared by the collector and Locust's ``LLMUser``."""
+
+    def __init__(self, conv: Conversation, session_id: str, max_turns: int | None = None) -> None:
+        self.conv = conv
+        self.session_id = session_id
+        self.turns = conv.turns[:max_turns] if max_turns else conv.turns
+        self.history: list[dict[str, Any]] = (
+            [] if conv.system is None else [{"role": "system", "content": conv.system}]
+        )
+        self.headers = {SESSION_HEADER: session_id}
+
+    def delay(self, k: int, think: ThinkTime, rng: random.Random) -> float:
+        """Seconds to wait before turn ``k``: the turn's own ``delay``, else a draw of ``think``."""
+        turn = self.turns[k]
+        return turn.delay_s if turn.delay_s is not None else think.draw(rng)
+
+    def request(self, k: int) -> tuple[Prompt, SessionInfo]:
+        """Turn ``k``'s prompt (the history and the turn's messages) and its record fields."""
+        turn = self.turns[k]
+        prompt = Prompt(
+            id=f"{self.conv.id}/{k}",
+            messages=(*self.history, *turn.messages),
+            scenario=self.conv.scenario,
+            max_tokens=turn.max_tokens,
+            expected=turn.expected,
+        )
+        chars = sum(len(str(m.get("content", ""))) for m in self.history)
+        return prompt, SessionInfo(self.session_id, k, len(self.turns), chars)
+
+    def answered(self, k: int, text: str | None) -> bool:
+        """Turn ``k`` ended with ``text`` (None: it failed, and stays out of the history); True on success."""
+        if text is None:
+            return False
+        self.history.extend(self.turns[k].messages)
+        self.history.append({"role": "assistant", "content": text})
+        return True
+
+
 # -- the collector's conversation mode -----------------------------------------------------------------------
 class ConversationCollector(Collector):
     """A :class:`Collector` whose load driver starts conversations instead of single requests."""
@@ -268,32 +309,15 @@ class ConversationCollector(Collector):
         """Run one whole conversation, one request record per turn sent."""
         conv = self.conversations[next(self._order) % len(self.conversations)]
         self._sessions += 1
-        session_id = f"{self.spec.run}-{self.spec.label}-s{self._sessions}"
-        turns = conv.turns[: self.config.max_turns] if self.config.max_turns else conv.turns
-        history: list[dict[str, Any]] = (
-            [] if conv.system is None else [{"role": "system", "content": conv.system}]
-        )
-        headers = {SESSION_HEADER: session_id}
-        for k, turn in enumerate(turns):
+        talk = Dialogue(conv, f"{self.spec.run}-{self.spec.label}-s{self._sessions}", self.config.max_turns)
+        for k in range(len(talk.turns)):
             if k > 0:
-                delay = turn.delay_s if turn.delay_s is not None else self.think.draw(self._think_rng)
+                delay = talk.delay(k, self.think, self._think_rng)
                 if delay > 0 and not await self._think_for(delay):
                     return
             if self._halted() or not self.turn_budget.take():
                 return
-            prompt = Prompt(
-                id=f"{conv.id}/{k}",
-                messages=(*history, *turn.messages),
-                scenario=conv.scenario,
-                max_tokens=turn.max_tokens,
-                expected=turn.expected,
-            )
-            session = SessionInfo(
-                session_id=session_id,
-                turn=k,
-                session_turns=len(turns),
-                history_chars=sum(len(str(m.get("content", ""))) for m in history),
-            )
+            prompt, session = talk.request(k)
             body = request_body(
                 prompt,
                 api="chat",
@@ -302,11 +326,8 @@ class ConversationCollector(Collector):
                 extra_body=self.config.extra_body,
                 stream=self._streams(prompt),
             )
-            ex = await self._send(prompt, body, stage, session=session, headers=headers)
+            ex = await self._send(prompt, body, stage, session=session, headers=talk.headers)
             parsed = session.parsed = parse_exchange(ex, chat=True)
-            if classify_exchange(ex, parsed) is not None:
-                if self.config.on_turn_error == "stop":
-                    return
-                continue
-            history.extend(turn.messages)
-            history.append({"role": "assistant", "content": parsed.text})
+            ok = talk.answered(k, None if classify_exchange(ex, parsed) else parsed.text)
+            if not ok and self.config.on_turn_error == "stop":
+                return
