@@ -52,6 +52,15 @@ def _summary(name: str) -> dict:
     return summary(analyze(load_capture([SAMPLES / name], cache=False), AnalysisOptions()))
 
 
+def test_chat_sessions_sample_has_growing_prompts_served_from_the_cache() -> None:
+    conv = _summary("chat-sessions")["conversations"]
+    assert conv["sessions"] >= 20 and conv["turns"] >= 100
+    rows = conv["by_turn"]
+    assert rows[-1]["prompt_tokens_p50"] > 5 * rows[0]["prompt_tokens_p50"]
+    assert conv["cached_share"] > 0.8 and conv["cached_share_source"] == "usage"
+    assert conv["context_length_failures_by_turn"] == {}
+
+
 def test_ramp_oom_sample_names_oom_as_first_strike_before_the_5xx_cascade() -> None:
     s = _summary("ramp-oom")
     assert s["first_strike"] == "oom"
