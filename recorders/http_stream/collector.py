@@ -367,8 +367,11 @@ def prepare(config: CollectorConfig, *, conversations: bool = False) -> list[Pro
     config.plan()
     prompts: list[Prompt] = []
     if conversations:
+        from recorders.http_stream.conversations import parse_think_time
+
         if config.api != "chat" or config.workers > 1:
             raise UsageError("a conversation prompt file needs --api chat and one worker")
+        parse_think_time(config.think_time)
     else:
         given = [
             name

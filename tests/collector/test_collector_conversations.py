@@ -255,3 +255,38 @@ def test_report_has_a_conversations_section_with_chat_ids(
     assert analysis.conversations is not None
     for session in analysis.conversations.slowest:
         assert session.session_id in html
+
+
+@pytest.mark.slow
+def test_open_loop_conversations_and_a_failed_turn_left_out_of_the_history(tmp_path: Path) -> None:
+    rows = [{"id": f"c{i}", "turns": [f"Question {k} of talk {i}." for k in range(4)]} for i in range(6)]
+    prompts = write_prompts(tmp_path / "conv.jsonl", rows)
+    overrides = {**CHAT_FAST, "faults.bad_request_fraction": 0.3}
+    with run_simserver("chat", seed=5, truth=tmp_path / "truth.jsonl", overrides=overrides) as sim:
+        out = tmp_path / "requests.jsonl"
+        collect(
+            sim.base_url,
+            sim.model,
+            out,
+            prompts=str(prompts),
+            rate=20.0,
+            arrival="constant",
+            conversations=6,
+            on_turn_error="continue",
+            max_tokens=8,
+        )
+        truth = {t["id"]: t for t in sim.truth_records()}
+    records = sorted(requests_of(out), key=lambda r: (r["session_id"], r["turn"]))
+    assert len(records) == 6 * 4  # every turn sent: a failed one does not end its conversation
+    starts = sorted(r["t_send"] for r in records if r["turn"] == 0)
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(starts)]
+    assert sum(gaps) / len(gaps) == pytest.approx(1 / 20, abs=0.02)  # conversations started at 20/s
+    failed = [r for r in records if r["error"] is not None]
+    assert failed and all(r["error"]["class"] == "client_4xx" for r in failed)
+    history: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in records:
+        turn = {"role": "user", "content": rows[int(r["prompt_id"].split("/")[0][1:])]["turns"][r["turn"]]}
+        sent = [*history[r["session_id"]], turn]
+        assert truth[r["response_id"]]["prompt_sha256"] == prompt_digest({"messages": sent})
+        if r["error"] is None:
+            history[r["session_id"]] = [*sent, {"role": "assistant", "content": r["text"]}]
