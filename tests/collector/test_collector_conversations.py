@@ -133,6 +133,7 @@ def cached_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             max_tokens=24,
         )
         assert result.ok == result.sent == 6 * 5 + 2
+        sim.truth_for(r["response_id"] for r in requests_of(out))
         yield out, sim, prompts
 
 
@@ -215,7 +216,7 @@ def test_without_cache_ttft_grows_with_turn_until_the_context_overflows(tmp_path
     ) as sim:
         out = tmp_path / "requests.jsonl"
         collect(sim.base_url, sim.model, out, prompts=str(prompts), concurrency=2, max_tokens=24)
-        truth = sim.truth_records()
+        truth = list(sim.truth_for(r["response_id"] for r in requests_of(out)).values())
     records = requests_of(out)
     assert all(r["cached_tokens"] is None for r in records)
     broke: dict[str, int] = {}
@@ -275,7 +276,7 @@ def test_open_loop_conversations_and_a_failed_turn_left_out_of_the_history(tmp_p
             on_turn_error="continue",
             max_tokens=8,
         )
-        truth = {t["id"]: t for t in sim.truth_records()}
+        truth = sim.truth_for(r["response_id"] for r in requests_of(out))
     records = sorted(requests_of(out), key=lambda r: (r["session_id"], r["turn"]))
     assert len(records) == 6 * 4  # every turn sent: a failed one does not end its conversation
     starts = sorted(r["t_send"] for r in records if r["turn"] == 0)

@@ -42,10 +42,10 @@ def test_llmuser_runs_whole_conversations_with_the_history(tmp_path: Path) -> No
             "traces",
         ]
         run = run_locust(["-f", str(LOCUSTFILES / "chat_locustfile.py"), *args], cwd=tmp_path, env=env)
-        truth = {t["id"]: t for t in sim.truth_records()}
-    assert run.returncode == 0, run.output
-    (trace,) = (tmp_path / "traces").glob("*.jsonl")
-    records = [r for r in read_jsonl(trace) if r["type"] == "request" and r["error"] is None]
+        assert run.returncode == 0, run.output
+        (trace,) = (tmp_path / "traces").glob("*.jsonl")
+        records = [r for r in read_jsonl(trace) if r["type"] == "request" and r["error"] is None]
+        truth = sim.truth_for(r["response_id"] for r in records)
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         sessions[r["session_id"]].append(r)
