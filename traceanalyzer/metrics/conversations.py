@@ -11,7 +11,9 @@ Requests belong to a conversation when they carry ``session_id``; ``turn`` is 0-
   cost per 1k uncached tokens (``ttft_per_1k_uncached_tokens_ms``), with its interval and Kendall's tau; the
   Theil-Sen slopes of TTFT and of prompt tokens against the turn (the history's growth per turn);
 - the cache: overall cached share from usage; without any ``cached_tokens``, from the engine's prefix-cache
-  counters (``vllm:prefix_cache_hits`` / ``vllm:prefix_cache_queries``, last minus first sample);
+  counters (``vllm:prefix_cache_hits`` / ``vllm:prefix_cache_queries``, last minus first sample), and by turn
+  from how the hits rose between scrapes against the prompt tokens each turn sent meanwhile (non-negative
+  least squares, :func:`_counter_shares_by_turn`);
 - sessions: a session is complete when every turn it planned (``session_turns``, else the turns sent)
   succeeded; completion rate over all sessions; session duration from its first ``t_send`` to its last
   ``t_end``; broken sessions (a failed turn) with the turn and error class they broke on;
@@ -114,23 +116,70 @@ def _turn_row(turn: int, group: pd.DataFrame) -> TurnRow:
     )
 
 
-def _counter_share(ctx: StageContext) -> float | None:
-    """Cached share from the engine's prefix-cache counters (last minus first sample), None without them."""
+def _counters(ctx: StageContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(sample times in seconds since the origin, cumulative prefix-cache hits, queries) from the engine's
+    scrapes, in time order; None with fewer than two samples carrying both counters."""
     table: pa.Table = ctx.capture.server
     if not table.num_rows or "metrics" not in table.column_names:
         return None
-    hits: list[float] = []
-    queries: list[float] = []
-    for metrics in table.column("metrics").to_pylist():
+    rows: list[tuple[float, float, float]] = []
+    for t, metrics in zip(table.column("t").to_pylist(), table.column("metrics").to_pylist(), strict=True):
         values = dict(metrics or [])
         h = next((v for k, v in values.items() if "prefix_cache_hits" in k), None)
         q = next((v for k, v in values.items() if "prefix_cache_queries" in k), None)
-        if h is not None and q is not None:
-            hits.append(h)
-            queries.append(q)
-    if len(queries) < 2 or queries[-1] <= queries[0]:
+        if h is not None and q is not None and t is not None:
+            rows.append(((t - ctx.t0_ns) / 1e9, h, q))
+    if len(rows) < 2:
         return None
-    return (hits[-1] - hits[0]) / (queries[-1] - queries[0])
+    t_s, hits, queries = (np.array(c, dtype=float) for c in zip(*sorted(rows), strict=True))
+    return t_s, hits, queries
+
+
+def _counter_share(counters: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> float | None:
+    """Cached share from the engine's prefix-cache counters: (last - first) hits / (last - first) queries."""
+    if counters is None:
+        return None
+    _, hits, queries = counters
+    if queries[-1] <= queries[0]:
+        return None
+    return float((hits[-1] - hits[0]) / (queries[-1] - queries[0]))
+
+
+def _counter_shares_by_turn(
+    counters: tuple[np.ndarray, np.ndarray, np.ndarray] | None, ctx: StageContext, frame: pd.DataFrame
+) -> dict[int, float]:
+    """Cached share per turn from the engine's counters, when the responses do not report cached tokens.
+
+    Between two scrapes the hits rose by ``sum over turns k of share_k * P_k`` (``P_k``: prompt tokens of the
+    successful turn-k requests sent in that interval; requests outside conversations form one more column).
+    The shares are the non-negative least-squares solution over all intervals (a counter reset drops its
+    interval), capped at 1; a turn with too few tokens to be determined is left out.
+    """
+    if counters is None:
+        return {}
+    from scipy.optimize import nnls
+
+    t_s, hits, _ = counters
+    ok = ctx.requests[ctx.requests["ok"]]
+    sent = ok["send_s"].to_numpy(dtype=float)
+    tokens = pd.to_numeric(
+        pd.Series(_column(ctx.request_table, "prompt_tokens").to_numpy()[ok["row"]])
+    ).to_numpy(dtype=float)
+    turns = frame.set_index("row")["turn"].reindex(ok["row"]).to_numpy(dtype=float)
+    interval = np.searchsorted(t_s, sent, side="right") - 1
+    keep = (interval >= 0) & (interval < t_s.size - 1) & np.isfinite(tokens)
+    labels = sorted({int(k) for k in turns[keep & np.isfinite(turns)]})
+    column = {k: i for i, k in enumerate(labels)}
+    matrix = np.zeros((t_s.size - 1, len(labels) + 1))
+    for i, k, n in zip(interval[keep], turns[keep], tokens[keep], strict=True):
+        matrix[i, column[int(k)] if np.isfinite(k) else len(labels)] += n
+    delta = np.diff(hits)
+    valid = delta >= 0
+    if valid.sum() < len(labels) + 1:
+        return {}
+    solution, _ = nnls(matrix[valid], delta[valid])
+    totals = matrix[valid].sum(axis=0)
+    return {k: min(1.0, float(solution[column[k]])) for k in labels if totals[column[k]] > 0}
 
 
 def _sessions(frame: pd.DataFrame) -> tuple[list[SessionRef], int]:
@@ -232,6 +281,10 @@ def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         return analysis
     frame["turn"] = pd.to_numeric(frame["turn"])
     rows = tuple(_turn_row(int(cast(float, turn)), group) for turn, group in frame.groupby("turn", sort=True))
+    counters = _counters(ctx)
+    if all(r.cached_share is None for r in rows):
+        by_counter = _counter_shares_by_turn(counters, ctx, frame)
+        rows = tuple(dataclasses.replace(r, cached_share=by_counter.get(r.turn)) for r in rows)
     ok = frame[frame["ok"]]
     prompt = pd.to_numeric(ok["prompt_tokens"]).to_numpy(dtype=float)
     cached = pd.to_numeric(ok["cached_tokens"]).fillna(0).to_numpy(dtype=float)
@@ -240,7 +293,7 @@ def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     share = _share(pd.to_numeric(ok["cached_tokens"]), pd.to_numeric(ok["prompt_tokens"]))
     source: str | None = "usage" if share is not None else None
     if share is None:
-        share = _counter_share(ctx)
+        share = _counter_share(counters)
         source = "server_metrics" if share is not None else None
     sessions, completed = _sessions(frame)
     overflow = frame[frame["error_class"] == "context_length"]
