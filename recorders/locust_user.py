@@ -71,8 +71,14 @@ from recorders.http_stream.client import (
     http_error_message,
     request_body,
 )
+from recorders.http_stream.conversations import (
+    Conversation,
+    Dialogue,
+    load_conversations,
+    parse_think_time,
+)
 from recorders.http_stream.prompts import Prompt, PromptPicker, check_api, load_prompts, parse_prompt_lines
-from recorders.http_stream.record import RequestInfo, RunInfo, build_record
+from recorders.http_stream.record import RequestInfo, RunInfo, SessionInfo, build_record, parse_exchange
 from recorders.http_stream.sse import SSEDecoder, is_output_event
 from recorders.tracefile import Clock, TraceWriter, new_run_id
 
@@ -170,6 +176,13 @@ class LLMUser(HttpUser):
     key), ``record_text``, ``request_name`` (the name in Locust's statistics; default the endpoint path),
     ``ttft_request_type`` (``None``: no TTFT entry in Locust's statistics). Records carry ``locust_user``,
     the class name.
+
+    Conversation mode: with ``conversation_file`` (a conversation prompt file or ``builtin:chat``, see
+    :mod:`recorders.http_stream.conversations`) each task runs one whole conversation, turn k resending the
+    history with the answers received, ``think_time`` (``2s`` or ``exp:2s``) between turns, at most
+    ``max_turns`` turns, a failed turn ending it (``on_turn_error = "continue"``: skipped). Records carry the
+    same ``session_id``, ``turn``, ``cached_tokens``... as the collector's; Locust's ``wait_time`` runs
+    between conversations.
     """
 
     abstract = True
@@ -192,9 +205,15 @@ class LLMUser(HttpUser):
     ttft_request_type: ClassVar[str | None] = "TTFT"
     id_header: ClassVar[str | None] = "x-request-id"
     """Header that sends each request's client id to the server (None: not sent)."""
+    conversation_file: ClassVar[str | None] = None
+    think_time: ClassVar[str | None] = None
+    max_turns: ClassVar[int | None] = None
+    on_turn_error: ClassVar[str] = "stop"
 
     _prompt_sets: ClassVar[dict[type, list[Prompt]]] = {}
     _pickers: ClassVar[dict[type, PromptPicker]] = {}
+    _conversation_sets: ClassVar[dict[type, list[Conversation]]] = {}
+    _conversation_counter: ClassVar[itertools.count[int]] = itertools.count(1)
 
     @classmethod
     def settings(cls) -> dict[str, Any]:
@@ -245,14 +264,49 @@ class LLMUser(HttpUser):
     # -- the task --------------------------------------------------------------------------------------------
     @task
     def llm_request(self) -> None:
-        """Send the next prompt (override to choose prompts or parameters yourself, then call ``send``)."""
+        """Send the next prompt, or run the next conversation (override to choose prompts or parameters
+        yourself, then call ``send``)."""
         recorder = _get_recorder(self.environment, type(self))
+        if type(self).conversation_file is not None:
+            self.converse(recorder)
+            return
         self.send(self.next_prompt(recorder.worker_index))
 
+    def converse(self, recorder: _Recorder) -> None:
+        """Run the class's next conversation, one request per turn (see the class docs)."""
+        cls = type(self)
+        if cls not in cls._conversation_sets:
+            conversations = load_conversations(cls.conversation_file)
+            if not conversations:
+                raise ValueError(
+                    f"{cls.conversation_file}: not a conversation prompt file (lines with 'turns')"
+                )
+            cls._conversation_sets[cls] = conversations
+        conversations = cls._conversation_sets[cls]
+        n = next(cls._conversation_counter)
+        conv = conversations[(n - 1) % len(conversations)]
+        talk = Dialogue(conv, f"{recorder.run}-{recorder.host}-{recorder.worker}-s{n}", cls.max_turns)
+        think, rng = parse_think_time(cls.think_time), random.Random(f"{cls.seed}:{n}")
+        for k in range(len(talk.turns)):
+            if k > 0:
+                gevent.sleep(talk.delay(k, think, rng))
+            prompt, session = talk.request(k)
+            record = self.send(prompt, session=session, headers=talk.headers)
+            text = session.parsed.text if session.parsed is not None else ""
+            if not talk.answered(k, None if record["error"] else text) and cls.on_turn_error == "stop":
+                return
+
     def send(
-        self, prompt: Prompt, *, max_tokens: int | None = None, name: str | None = None
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int | None = None,
+        name: str | None = None,
+        session: SessionInfo | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Stream one request for ``prompt``, record it, report it to Locust; return the record."""
+        """Stream one request for ``prompt`` (``session``: a conversation's turn, ``headers`` beside the
+        class's), record it, report it to Locust; return the record."""
         cls = type(self)
         recorder = _get_recorder(self.environment, cls)
         max_tokens = max_tokens if max_tokens is not None else (prompt.max_tokens or cls.max_tokens)
@@ -260,7 +314,7 @@ class LLMUser(HttpUser):
             prompt, api=cls.api, model=cls.model, max_tokens=max_tokens, extra_body=cls.extra_body
         )
         api_key = os.environ.get(cls.api_key_env) if cls.api_key_env else None
-        headers = base_headers(cls.extra_headers, api_key)
+        headers = base_headers({**cls.extra_headers, **(headers or {})}, api_key)
         headers["User-Agent"] = "traceanalyzer-locust"
         request_name = name or cls.request_name or ENDPOINTS[cls.api]
         recorder.in_flight += 1
@@ -271,6 +325,7 @@ class LLMUser(HttpUser):
             in_flight=recorder.in_flight,
             max_tokens=max_tokens,
             warmup=False,
+            session=session,
         )
         if cls.id_header:
             headers[cls.id_header] = req.id
@@ -286,6 +341,8 @@ class LLMUser(HttpUser):
             raise
         finally:
             recorder.in_flight -= 1
+        if session is not None:  # the conversation needs the answer; the record reuses the decoding
+            session.parsed = parse_exchange(ex, chat=cls.api == "chat")
         return self._finish(recorder, req, ex, response, request_name, report=True)
 
     def _exchange(

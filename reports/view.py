@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from reports import charts, formatting
+from reports.charts.conversations import conversations_chart
 from reports.definitions import DEFINITIONS
 from reports.parity_view import tool_title, with_parity_sections
 from reports.registry import RenderOptions
@@ -68,6 +69,7 @@ CATEGORY_LABELS: dict[str, str] = {
 }
 
 BREAKDOWN_TITLES = {"model": N_("By model"), "scenario": N_("By scenario"), "host": N_("By client host")}
+BREAKDOWN_TITLES["stream"] = N_("Streamed or not (not streamed: TTFT is the time to the whole answer)")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("resources", N_("Resources aligned with latency")),
     Section("findings", N_("Diagnosis findings")),
     Section("consistency", N_("Consistency and robustness")),
+    Section("conversations", N_("Conversations")),
     Section("requests", N_("Requests to look at")),
     Section("breakdown", N_("Breakdown by model, scenario and host")),
     Section("inventory", N_("Appendix A: capture inventory")),
@@ -271,4 +274,5 @@ def report_context(analysis: Analysis, options: RenderOptions) -> dict[str, Any]
         "definitions": DEFINITIONS,
         "error_color": charts.error_color,
         "trace_link": TraceLinks(options.trace_url) if options.trace_url else None,
+        "conversations_chart": conversations_chart(analysis),
     }

@@ -56,5 +56,6 @@ sel cpu-bound && record cpu-bound cpu-bound 120 "" -- --stages "30s@4,30s@8,30s@
 sel leak && record leak leak 140 "--set faults.error_delay_ms=500" -- --concurrency 8 --max-tokens 96 --timeout 60
 sel regression-baseline && record regression-baseline steady 120 "" -- --concurrency 8 --max-tokens 96 --prompts builtin:mixed
 sel regression-candidate && record regression-candidate regression 120 "" -- --concurrency 8 --max-tokens 96 --prompts builtin:mixed
+sel chat-sessions && record chat-sessions chat 60 "" -- --concurrency 4 --prompts builtin:chat --think-time exp:1s --max-tokens 48
 if sel locust-run; then bash sample_traces/record_locust.sh; fi
 echo "done: $(du -sh "$OUT" | cut -f1) in $OUT"

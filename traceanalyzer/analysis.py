@@ -20,6 +20,7 @@ from traceanalyzer.frames import keep_requests
 from traceanalyzer.metrics.breakdown import breakdown_stage
 from traceanalyzer.metrics.capacity import capacity_stage
 from traceanalyzer.metrics.context import Stage, StageContext, prepare
+from traceanalyzer.metrics.conversations import conversations_stage
 from traceanalyzer.metrics.latency import latency_stage
 from traceanalyzer.metrics.resources import resources_stage
 from traceanalyzer.metrics.slo import slo_stage
@@ -57,6 +58,7 @@ STAGES: list[Stage] = [
     causal_stage,  # onsets, error_sequence, first_strike, error_burst findings
     diagnosis_stage,  # resource findings (cpu_bound, gpu_saturated, memory_leak, queueing, ...)
     consistency_stage,  # output consistency of repeated prompts, robustness verdicts
+    conversations_stage,  # multi-turn sessions: latency and tokens by turn, cache effect, session outcomes
     parity_stage,  # imported tools' own summaries recomputed under their definitions, ours beside them
     slo_stage,  # every SLO judged, last: it reads the results above
 ]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from traceanalyzer.consistency.results import ConsistencyResult
 from traceanalyzer.consistency.robustness import RobustnessVerdict
+from traceanalyzer.conversation_results import ConversationsResult
 from traceanalyzer.parity.results import ParityResult
 
 if TYPE_CHECKING:
@@ -606,6 +607,8 @@ class Analysis:
     """Output consistency (``traceanalyzer.consistency``); ``None`` before that stage ran."""
     robustness: Mapping[str, RobustnessVerdict] = field(default_factory=dict)
     """A verdict per robustness scenario, by scenario name."""
+    conversations: ConversationsResult | None = None
+    """Multi-turn chat sessions (``traceanalyzer.metrics.conversations``); None without any."""
     slo: tuple[SloResult, ...] = ()
     parity: ParityResult = field(default_factory=ParityResult)
     """Imported tools' own summaries recomputed, ours beside them (``traceanalyzer.parity``)."""

@@ -155,6 +155,9 @@ REQUEST = RecordType(
         "text: string",
         "expected: str_list",
         "warmup: bool",
+        "session_id: string",
+        "turn session_turns cached_tokens history_chars: int",
+        "stream: bool",
     ),
     extra=(("source_file", pa.string()),),
     order=(
@@ -162,6 +165,7 @@ REQUEST = RecordType(
         *("in_flight", "prompt_tokens", "max_tokens", "t_send", "t_headers", "t_first", "t_end", "chunks_us"),
         *("chunk_tokens", "output_tokens", "tokens_source", "finish_reason", "status", "error_class"),
         *("error_message", "error_status", "text", "expected", "warmup", "source_file"),
+        *("session_id", "turn", "session_turns", "cached_tokens", "history_chars", "stream"),
     ),
 )
 GPU = RecordType(

@@ -75,10 +75,13 @@ def _breakdown_row(row: BreakdownRow) -> dict[str, Any]:
 
 
 def _breakdown(breakdown: Mapping[str, Mapping[str, BreakdownRow]]) -> dict[str, Any]:
-    return {
+    out = {
         dim: {value: _breakdown_row(row) for value, row in breakdown.get(dim, {}).items()}
         for dim in BREAKDOWN_DIMENSIONS
     }
+    if "stream" in breakdown:  # only when some requests were not streamed
+        out["stream"] = {value: _breakdown_row(row) for value, row in breakdown["stream"].items()}
+    return out
 
 
 def summary(analysis: Analysis) -> dict[str, Any]:
@@ -185,6 +188,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             if s.passed is not None
         ],
         "breakdown": _breakdown(analysis.breakdown),
+        "conversations": None if analysis.conversations is None else analysis.conversations.to_summary(),
         "inventory": {
             "files": [{"path": f.path, "records": f.records, "skipped": f.skipped} for f in inv.files],
             "skipped_lines": inv.skipped_lines,

@@ -102,9 +102,16 @@ class Exchange:
 
 
 def request_body(
-    prompt: Prompt, *, api: str, model: str, max_tokens: int | None, extra_body: Mapping[str, Any]
+    prompt: Prompt,
+    *,
+    api: str,
+    model: str,
+    max_tokens: int | None,
+    extra_body: Mapping[str, Any],
+    stream: bool = True,
 ) -> bytes:
-    """The JSON body of one streaming request (``stream_options.include_usage`` asks for the usage chunk).
+    """The JSON body of one streaming request (``stream_options.include_usage`` asks for the usage chunk),
+    or with ``stream`` false of a non-streaming one (``"stream": false``; the answer's usage is in the body).
 
     ``extra_body`` keys are merged on top (``stream_options`` merged key by key).
     """
@@ -119,10 +126,11 @@ def request_body(
         body["prompt"] = prompt.prompt
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
-    body["stream"] = True
-    body["stream_options"] = {"include_usage": True}
+    body["stream"] = stream
+    if stream:
+        body["stream_options"] = {"include_usage": True}
     for key, value in extra_body.items():
-        if key == "stream_options" and isinstance(value, dict):
+        if key == "stream_options" and isinstance(value, dict) and stream:
             body["stream_options"] = {**body["stream_options"], **value}
         else:
             body[key] = value
@@ -275,9 +283,9 @@ class StreamClient:
             return f"no output within the client TTFT timeout of {ttft:g} s"
         return f"client total timeout of {self.timeout_s:g} s"
 
-    async def exchange(self, body: bytes, ex: Exchange, headers: Mapping[str, str] | None = None) -> None:
-        """Send ``body`` (with ``headers`` besides the session's), stream the response into ``ex``. Raises
-        only ``CancelledError`` (noted first)."""
+    async def exchange(self, body: bytes, ex: Exchange, *, headers: Mapping[str, str] | None = None) -> None:
+        """Send ``body`` (with ``headers`` beyond the session's), stream the response into ``ex``. Raises only
+        ``CancelledError`` (noted first)."""
         assert self._session is not None, "use 'async with StreamClient(...)'"
         mono = time.monotonic_ns
         try:

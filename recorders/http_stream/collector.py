@@ -18,7 +18,7 @@ import random
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ from recorders.http_stream.driver import DriverOptions, LoadDriver
 from recorders.http_stream.load import Stage, arrival_rng, split_count
 from recorders.http_stream.progress import LiveStats, ProgressLine, format_line
 from recorders.http_stream.prompts import Prompt, PromptPicker, check_api, load_prompts
-from recorders.http_stream.record import RequestInfo, RunInfo, build_record
+from recorders.http_stream.record import RequestInfo, RunInfo, SessionInfo, build_record
 from recorders.tracefile import Clock, TraceWriter, clock_anchor, default_host, new_run_id
 from traceanalyzer.errors import UsageError
 
@@ -181,14 +181,30 @@ class Collector:
                 model=self.config.model,
                 max_tokens=prompt.max_tokens or self.config.max_tokens,
                 extra_body=self.config.extra_body,
+                stream=self._streams(prompt),
             )
         return body
 
     async def _fire(self, stage: str | None) -> None:
         """Send one request and write its record, whatever happens (cancelled: recorded as aborted)."""
-        self._seq += 1
         index, prompt = self.picker.next()
-        body = self._body(index, prompt)
+        await self._send(prompt, self._body(index, prompt), stage)
+
+    def _streams(self, prompt: Prompt) -> bool:
+        """Whether ``prompt`` is sent streaming (its own ``stream``, else ``--no-stream``)."""
+        return self.config.stream if prompt.stream is None else prompt.stream
+
+    async def _send(
+        self,
+        prompt: Prompt,
+        body: bytes,
+        stage: str | None,
+        *,
+        session: SessionInfo | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        """Send ``body`` and queue its record, whatever happens (cancelled: recorded as aborted)."""
+        self._seq += 1
         in_flight = self.in_flight.add(1)
         started = self.driver.started_ns
         ex = Exchange(time.monotonic_ns())
@@ -201,14 +217,19 @@ class Collector:
             in_flight=in_flight,
             max_tokens=prompt.max_tokens or self.config.max_tokens,
             warmup=warmup,
+            session=session,
+            stream=self._streams(prompt),
         )
         assert self._client is not None
         try:
             id_header = self.config.id_header
-            await self._client.exchange(body, ex, {id_header: info.id} if id_header else None)
+            if id_header:
+                headers = {**(headers or {}), id_header: info.id}
+            await self._client.exchange(body, ex, headers=headers)
         finally:
             self.in_flight.add(-1)
             self._enqueue(info, ex)
+        return ex
 
     def _enqueue(self, info: RequestInfo, ex: Exchange) -> None:
         """Queue a finished request for its record. Building a record (decoding its stream) takes a few
@@ -344,11 +365,31 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(coro)
 
 
-def prepare(config: CollectorConfig) -> list[Prompt]:
-    """Check the options, the prompts, the output paths and that the endpoint answers; the prompts to send."""
+def prepare(config: CollectorConfig, *, conversations: bool = False) -> list[Prompt]:
+    """Check the options, the prompts, the output paths and that the endpoint answers; the prompts to send
+    (none with ``conversations``: the prompt file holds conversations, see :mod:`.conversations`)."""
     config.plan()
-    prompts = load_prompts(config.prompts)
-    check_api(prompts, config.api, config.prompts or "builtin:mixed")
+    prompts: list[Prompt] = []
+    if conversations:
+        from recorders.http_stream.conversations import parse_think_time
+
+        if config.api != "chat" or config.workers > 1:
+            raise UsageError("a conversation prompt file needs --api chat and one worker")
+        parse_think_time(config.think_time)
+    else:
+        given = [
+            name
+            for name, value in (
+                ("--conversations", config.conversations),
+                ("--think-time", config.think_time),
+                ("--max-turns", config.max_turns),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with a conversation prompt file (lines with 'turns')")
+        prompts = load_prompts(config.prompts)
+        check_api(prompts, config.api, config.prompts or "builtin:mixed")
     for path in config.out_paths():
         if path.exists() and path.stat().st_size > 0:
             raise UsageError(f"{path} exists; choose another --out or remove it")
@@ -358,7 +399,10 @@ def prepare(config: CollectorConfig) -> list[Prompt]:
 
 def run_collector(config: CollectorConfig) -> CollectorResult:
     """``traceanalyzer record http``: check, then run the load in this process or ``config.workers`` ones."""
-    prompts = prepare(config)
+    from recorders.http_stream.conversations import ConversationCollector, load_conversations
+
+    conversations = load_conversations(config.prompts)
+    prompts = prepare(config, conversations=conversations is not None)
     run = config.run or new_run_id()
     host = config.host or default_host()
     if config.workers > 1:
@@ -371,7 +415,12 @@ def run_collector(config: CollectorConfig) -> CollectorResult:
     def show(snapshot: dict[str, Any]) -> None:
         progress.update(format_line(snapshot, time.monotonic() - started))
 
-    collector = Collector(config, WorkerSpec(run=run, host=host), prompts=prompts, report=show)
+    spec = WorkerSpec(run=run, host=host)
+    collector = (
+        Collector(config, spec, prompts=prompts, report=show)
+        if conversations is None
+        else ConversationCollector(config, spec, conversations=conversations, report=show)
+    )
     progress.start()
     try:
         result: CollectorResult = run_async(collector.run(config.out_paths()[0]))

@@ -54,6 +54,13 @@ class CollectorConfig:
     run: str | None = None
     id_header: str | None = "x-request-id"
     """Header that sends each request's client id to the server (None: no such header)."""
+    stream: bool = True
+    """False: ``--no-stream``, every request asks for the whole answer in one body."""
+    conversations: int | None = None
+    """Conversation mode (:mod:`.conversations`): conversations to start; None: see there."""
+    think_time: str | None = None
+    max_turns: int | None = None
+    on_turn_error: str = "stop"
 
     def plan(self) -> LoadPlan:
         """The load plan; raises :class:`UsageError` for options that do not fit together."""
@@ -72,6 +79,8 @@ class CollectorConfig:
             ("--requests", self.requests),
             ("--max-tokens", self.max_tokens),
             ("--workers", self.workers),
+            ("--conversations", self.conversations),
+            ("--max-turns", self.max_turns),
         ):
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be >= 1")
@@ -129,6 +138,15 @@ class CollectorConfig:
             "out": self.out,
             "id_header": self.id_header,
         }
+        if not self.stream:
+            config["stream"] = False
+        for key, value in (
+            ("conversations", self.conversations),
+            ("think_time", self.think_time),
+            ("max_turns", self.max_turns),
+        ):
+            if value is not None:
+                config[key] = value
         return dict(redact(config))
 
     def out_paths(self) -> list[Path]:

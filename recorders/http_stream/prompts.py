@@ -7,7 +7,10 @@ A prompt file has one JSON object per line (blank lines are skipped):
 - optional ``scenario`` (string), ``max_tokens`` (int >= 1), ``expected`` (strings or regexes the answer
   must contain; copied into each request record), ``weight`` (> 0, for ``--order random``);
 - optional ``repeat`` (int >= 1): the prompt text is repeated that many times (newline-joined), for very long
-  inputs without a huge file.
+  inputs without a huge file;
+- optional ``stream`` (bool): ``false`` sends this prompt as a non-streaming request.
+
+Conversation files (a ``turns`` list per line) are read by :mod:`.conversations`.
 
 ``--api completions`` needs ``prompt``; ``--api chat`` sends ``prompt`` as one user message.
 """
@@ -33,7 +36,7 @@ BUILTIN_SETS: dict[str, str] = {
     "robustness": "abnormal inputs: very long, garbled, mixed-script, special characters, injection, vague",
 }
 ORDERS = ("cycle", "random")
-_KNOWN_KEYS = {"id", "prompt", "messages", "scenario", "max_tokens", "expected", "weight", "repeat"}
+_KNOWN_KEYS = {"id", "prompt", "messages", "scenario", "max_tokens", "expected", "weight", "repeat", "stream"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -47,6 +50,8 @@ class Prompt:
     max_tokens: int | None = None
     expected: tuple[str, ...] | None = None
     weight: float = 1.0
+    stream: bool | None = None
+    """False: sent as a non-streaming request (None: per ``--no-stream``)."""
 
 
 def _fail(problem: str, path: str, line: int) -> BadInputError:
@@ -103,6 +108,9 @@ def _parse_line(obj: Any, *, path: str, line: int, stem: str) -> Prompt:
     weight = obj.get("weight", 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
         raise _fail("'weight' must be a number > 0", path, line)
+    stream = obj.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _fail("'stream' must be true or false", path, line)
     return Prompt(
         id=str(pid),
         prompt=text,
@@ -111,6 +119,7 @@ def _parse_line(obj: Any, *, path: str, line: int, stem: str) -> Prompt:
         max_tokens=max_tokens,
         expected=tuple(expected) if expected is not None else None,
         weight=float(weight),
+        stream=stream,
     )
 
 

@@ -14,10 +14,16 @@ Field meanings beyond the schema's own words:
 - ``worker``, ``warmup`` and (when the prompt has them) ``expected`` are additions to the schema;
 - ``id_header``: the HTTP header that sent ``id`` to the server (``x-request-id`` by default), so gateway and
   server logs and their traces carry the same id; left out when no id was sent.
+- a conversation's turn adds ``session_id``, ``turn``, ``session_turns``, ``history_chars`` and
+  ``cached_tokens`` (:mod:`.conversations`); ``cached_tokens`` is also kept for a single request when the
+  server reported it;
+- a non-streamed answer (``--no-stream``, a prompt's ``stream: false``, or a server that answered with one
+  JSON body) has ``stream: false``, no ``chunks_us``, and ``t_first = t_end`` = when the whole body arrived.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +60,18 @@ class RunInfo:
     """The header that carried the client request id to the server (None: not sent)."""
 
 
+@dataclass(slots=True)
+class SessionInfo:
+    """Where a request stands in a conversation (:mod:`.conversations`); ``parsed``: its response, once the
+    conversation decoded it for the next turn's history (the record reuses it)."""
+
+    session_id: str
+    turn: int
+    session_turns: int
+    history_chars: int
+    parsed: StreamResult | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
     """What the collector decided before sending one request."""
@@ -64,6 +82,8 @@ class RequestInfo:
     in_flight: int
     max_tokens: int | None
     warmup: bool
+    session: SessionInfo | None = None
+    stream: bool = True
 
 
 def parse_exchange(ex: Exchange, *, chat: bool) -> StreamResult:
@@ -103,13 +123,25 @@ def classify_exchange(ex: Exchange, parsed: StreamResult) -> tuple[str, int | No
     return None
 
 
+def _not_streamed(record: dict[str, Any], stamps: list[int], epoch: Callable[[int], int]) -> None:
+    """A non-streamed answer: ``stream`` false, no chunk offsets, ``t_first`` = ``t_end`` = when the whole
+    body had arrived (what a user waiting for it perceives as the first feedback)."""
+    record["stream"] = False
+    record["chunks_us"] = []
+    if stamps:
+        record["t_first"] = record["t_end"] = epoch(stamps[-1])
+
+
 def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, REDACTED) if secret and secret in text else text
 
 
 def build_record(run: RunInfo, req: RequestInfo, ex: Exchange, clock: Clock) -> dict[str, Any]:
     """The ``request`` record of one finished (or failed, or aborted) request."""
-    parsed = parse_exchange(ex, chat=run.api == "chat")
+    session = req.session
+    parsed = session.parsed if session is not None and session.parsed is not None else None
+    if parsed is None:
+        parsed = parse_exchange(ex, chat=run.api == "chat")
     failure = classify_exchange(ex, parsed)
     t_send = ex.t_send if ex.t_send is not None else ex.t_start
     epoch = clock.to_epoch_ns
@@ -152,6 +184,16 @@ def build_record(run: RunInfo, req: RequestInfo, ex: Exchange, clock: Clock) -> 
     }
     if run.id_header is not None:
         record["id_header"] = run.id_header
+    if not req.stream or (ex.status == 200 and ex.content_type.startswith("application/json")):
+        _not_streamed(record, stamps, epoch)
+    if session is not None:
+        record["session_id"] = session.session_id
+        record["turn"] = session.turn
+        record["session_turns"] = session.session_turns
+        record["history_chars"] = session.history_chars
+        record["cached_tokens"] = parsed.cached_tokens
+    elif parsed.cached_tokens is not None:
+        record["cached_tokens"] = parsed.cached_tokens
     chunk_tokens = parsed.chunk_tokens()
     if chunk_tokens is not None:
         record["chunk_tokens"] = chunk_tokens

@@ -45,6 +45,8 @@ class StreamResult:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    """``usage.prompt_tokens_details.cached_tokens`` (None when the server did not report it)."""
     error_message: str | None = None
     error_code: int | None = None
     done: bool = False
@@ -249,6 +251,8 @@ def _apply(result: StreamResult, name: bytes, data: bytes, stamp: int, chat: boo
         result.completion_tokens = completion if completion is not None else result.completion_tokens
         prompt = _int(usage.get("prompt_tokens"))
         result.prompt_tokens = prompt if prompt is not None else result.prompt_tokens
+        cached = _cached_tokens(usage)
+        result.cached_tokens = cached if cached is not None else result.cached_tokens
     if bearing:
         result.stamps.append(stamp)
         result.chunk_usage.append(completion)
@@ -256,6 +260,11 @@ def _apply(result: StreamResult, name: bytes, data: bytes, stamp: int, chat: boo
             result.text_parts.append(text)
     if finish:
         result.finish_reason = str(finish)
+
+
+def _cached_tokens(usage: dict[str, Any]) -> int | None:
+    details = usage.get("prompt_tokens_details")
+    return _int(details.get("cached_tokens")) if isinstance(details, dict) else None
 
 
 def parse_json_body(body: bytes, *, chat: bool, stamp: int) -> StreamResult:
@@ -286,5 +295,6 @@ def parse_json_body(body: bytes, *, chat: bool, stamp: int) -> StreamResult:
     if isinstance(usage, dict):
         result.completion_tokens = _int(usage.get("completion_tokens"))
         result.prompt_tokens = _int(usage.get("prompt_tokens"))
+        result.cached_tokens = _cached_tokens(usage)
     result.done = True
     return result

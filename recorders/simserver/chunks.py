@@ -32,12 +32,16 @@ def _event(obj: Any) -> bytes:
     return f"data: {_dumps(obj)}\n\n".encode()
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict[str, Any]:
+    """The ``usage`` object; ``prompt_tokens_details.cached_tokens`` only with a prefix cache (as vLLM)."""
+    out: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens": completion_tokens,
     }
+    if cached_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return out
 
 
 class ChunkFormat:
@@ -72,11 +76,15 @@ class ChunkFormat:
         finish = "null" if finish_reason is None else f'"{finish_reason}"'
         return f"{self._pre}{_json_string(text)}{self._mid}{finish}{self._post}".encode()
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def usage(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> bytes:
         counts = usage(prompt_tokens, completion_tokens)
+        details = (
+            "" if cached_tokens is None else f',"prompt_tokens_details":{{"cached_tokens":{cached_tokens}}}'
+        )
         return (
             f'{self._head},"choices":[],"usage":{{"prompt_tokens":{counts["prompt_tokens"]},'
-            f'"total_tokens":{counts["total_tokens"]},"completion_tokens":{counts["completion_tokens"]}}}}}\n\n'
+            f'"total_tokens":{counts["total_tokens"]},"completion_tokens":{counts["completion_tokens"]}'
+            f"{details}}}}}\n\n"
         ).encode()
 
     @staticmethod
@@ -94,6 +102,7 @@ def completion_body(
     finish_reason: str,
     prompt_tokens: int,
     n_out: int,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The non-streaming response of ``/v1/chat/completions`` or ``/v1/completions``."""
     choice: dict[str, Any]
@@ -109,5 +118,5 @@ def completion_body(
         "created": created,
         "model": model,
         "choices": [choice],
-        "usage": usage(prompt_tokens, n_out),
+        "usage": usage(prompt_tokens, n_out, cached_tokens),
     }

@@ -15,7 +15,8 @@ One iteration, planned at its start ``s``:
 4. Duration: ``cpu = cpu_ms + cpu_ms_per_seq * B + tokenize_ms_per_1k * T / 1000`` (T: prompt tokens that
    arrived since the last plan; the GPU idles while the CPU works) and
    ``gpu = (decode_ms + decode_ms_per_seq * B) * r + [P > 0] * (prefill_ms + prefill_ms_per_1k * P / 1000)``,
-   with B the batch size, P the prefilled tokens and r the regression factor once it applies. With
+   with B the batch size, P the prefilled tokens (prompt tokens less those found in the prefix cache, see
+   :mod:`.prefix_cache`) and r the regression factor once it applies. With
    ``jitter`` > 0 both are multiplied by a seeded log-normal factor. The iteration ends at ``s + cpu + gpu``.
 5. At the end, every sequence in the batch emits one token (a new one its first token: TTFT = end -
    arrival). The next iteration starts at that same instant, so the schedule is absolute and never drifts.
@@ -51,6 +52,7 @@ class Sequence:
     n_out: int
     arrival_ns: int
     fail_at: int | None = None  # an injected error replaces this token index (>= 1: after some text)
+    cached: int = 0  # prompt tokens found in the prefix cache: not prefilled
     emitted: int = 0
     kv: int = 0
     first_token_ns: int | None = None
@@ -316,7 +318,7 @@ class Engine(_Model):
             self.kv_used += need
             seq.kv = need
             self.running.append(seq)
-            prefill += need - 1
+            prefill += max(0, need - 1 - seq.cached)
         return prefill
 
     def _grow(self, decoding: list[Sequence], s: int, events: list[Event]) -> None:

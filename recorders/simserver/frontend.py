@@ -40,6 +40,9 @@ class ParsedRequest:
     include_usage: bool
     ignore_eos: bool
     min_tokens: int
+    parts: tuple[tuple[str, str, int], ...] = ()
+    """The prompt's segments for the prefix cache: (role, text, tokens) per chat message; one for a
+    completions prompt."""
 
 
 def _content_text(content: Any) -> str | None:
@@ -52,6 +55,11 @@ def _content_text(content: Any) -> str | None:
     return None
 
 
+def message_tokens(text: str) -> int:
+    """Tokens one chat message of ``text`` takes, chat template included."""
+    return count_prompt_tokens(text) + _CHAT_OVERHEAD_PER_MESSAGE
+
+
 def _number(body: Mapping[str, Any], key: str, lo: float, hi: float) -> ApiError | None:
     value = body.get(key)
     if value is None:
@@ -61,13 +69,16 @@ def _number(body: Mapping[str, Any], key: str, lo: float, hi: float) -> ApiError
     return None
 
 
-def _prompt(api: str, body: Mapping[str, Any]) -> tuple[str, int] | ApiError:
-    """The prompt text and its token count, or the error for a malformed prompt."""
+def _prompt(
+    api: str, body: Mapping[str, Any]
+) -> tuple[str, int, tuple[tuple[str, str, int], ...]] | ApiError:
+    """The prompt text, its token count and its segments, or the error for a malformed prompt."""
     if api == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return errors.bad_request("messages must be a non-empty list.", "messages")
         texts: list[str] = []
+        roles: list[str] = []
         for i, message in enumerate(messages):
             if not isinstance(message, Mapping) or message.get("role") not in _ROLES:
                 return errors.bad_request(f"messages[{i}] needs a role in {sorted(_ROLES)}.", "messages")
@@ -77,15 +88,18 @@ def _prompt(api: str, body: Mapping[str, Any]) -> tuple[str, int] | ApiError:
                     f"messages[{i}].content must be a string or a list of parts.", "messages"
                 )
             texts.append(text)
+            roles.append(str(message["role"]))
         prompt = "\n".join(texts)
-        tokens = sum(count_prompt_tokens(t) + _CHAT_OVERHEAD_PER_MESSAGE for t in texts) + _CHAT_OVERHEAD
-        return prompt, tokens
+        costs = [message_tokens(t) for t in texts]
+        parts = tuple(zip(roles, texts, costs, strict=True))
+        return prompt, sum(costs) + _CHAT_OVERHEAD, parts
     raw = body.get("prompt")
     if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str):
         raw = raw[0]
     if not isinstance(raw, str):
         return errors.bad_request("prompt must be a string (batched prompts are not supported).", "prompt")
-    return raw, count_prompt_tokens(raw)
+    tokens = count_prompt_tokens(raw)
+    return raw, tokens, (("prompt", raw, tokens),)
 
 
 def parse_request(api: str, body: Any, scenario: Scenario) -> ParsedRequest | ApiError:
@@ -99,7 +113,7 @@ def parse_request(api: str, body: Any, scenario: Scenario) -> ParsedRequest | Ap
     prompt = _prompt(api, body)
     if isinstance(prompt, ApiError):
         return prompt
-    text, prompt_tokens = prompt
+    text, prompt_tokens, parts = prompt
     for key, lo, hi in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("presence_penalty", -2.0, 2.0)):
         problem = _number(body, key, lo, hi)
         if problem is not None:
@@ -134,6 +148,7 @@ def parse_request(api: str, body: Any, scenario: Scenario) -> ParsedRequest | Ap
         include_usage=include_usage,
         ignore_eos=bool(body.get("ignore_eos", False)),
         min_tokens=min_tokens,
+        parts=parts,
     )
 
 

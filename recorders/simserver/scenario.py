@@ -58,6 +58,8 @@ class EngineConfig:
     jitter: float = 0.0  # sigma of a seeded log-normal factor on each iteration's time (0 = exact)
     queue_timeout_s: float = 0.0  # a request waiting longer fails with a timeout (0 = never)
     max_queue: int = 0  # more waiting requests are refused with 503 (0 = unbounded)
+    prefix_cache_tokens: int = 0  # prefix cache capacity, tokens (0 = no prefix caching; see prefix_cache)
+    prefix_block_tokens: int = 16  # cached prefixes count in whole blocks of this many tokens
 
 
 @dataclass(frozen=True)

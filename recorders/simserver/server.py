@@ -23,7 +23,14 @@ from recorders.simserver.chunks import DONE, ChunkFormat, completion_body
 from recorders.simserver.engine import Engine, FixedTiming, Sequence, Token
 from recorders.simserver.engine import Event as EngineEvent
 from recorders.simserver.errors import ApiError
-from recorders.simserver.frontend import ParsedRequest, RateLimiter, injected_rejection, parse_request
+from recorders.simserver.frontend import (
+    ParsedRequest,
+    RateLimiter,
+    injected_rejection,
+    message_tokens,
+    parse_request,
+)
+from recorders.simserver.prefix_cache import PrefixCache, Segment, chain, prompt_digest, session_of
 from recorders.simserver.scenario import Scenario
 from recorders.simserver.telemetry import Telemetry
 from recorders.simserver.text import TextModel, parse_markers, stable_rng
@@ -35,17 +42,24 @@ _SLOW_CLIENT_BYTES = 32 * 1024  # below aiohttp's 64 KiB high-water mark: a dire
 _PROMPT_COUNTER_LIMIT = 100_000  # distinct marked prompts remembered for paraphrase / diverge
 
 
+Talk = tuple[str | None, int | None, str | None]
+"""A request's session id, turn and prompt digest (:mod:`.prefix_cache`), for the truth file."""
+_NO_TALK: Talk = (None, None, None)
+
+
 class _Live:
     """Server-side state of one accepted request, and its ground-truth record."""
 
     __slots__ = (
         "backlog",
+        "cached",
         "chunks",
         "done",
         "drainer",
         "finish_reason",
         "fmt",
         "parsed",
+        "prefixes",
         "request",
         "resp",
         "result",
@@ -55,6 +69,7 @@ class _Live:
         "t_arrival",
         "t_headers",
         "t_received",
+        "talk",
         "tokens",
     )
 
@@ -76,6 +91,9 @@ class _Live:
         self.t_headers: int | None = None
         self.chunks: list[int] = []
         self.sched: list[int] = []
+        self.cached: int | None = None  # prompt tokens found in the prefix cache (None: no cache)
+        self.prefixes: list[Segment] = []
+        self.talk: Talk = _NO_TALK
 
 
 class SimServer:
@@ -108,6 +126,10 @@ class SimServer:
         self.truth = TruthFile(truth_path, scenario, seed, self.clock) if truth_path else None
         self.live: set[_Live] = set()
         self.requests_seen = 0
+        e = scenario.engine
+        self.prefix_cache = (
+            PrefixCache(e.prefix_cache_tokens, e.prefix_block_tokens) if e.prefix_cache_tokens > 0 else None
+        )
         self._occurrences: dict[str, int] = {}
         self._wake: asyncio.Future[None] | None = None
         self._armed: int | None = None
@@ -180,18 +202,20 @@ class SimServer:
         rid = f"{'chatcmpl' if api == 'chat' else 'cmpl'}-{rng.getrandbits(96):024x}"
         error = self.limiter.check(now, len(self.live))
         parsed: ParsedRequest | ApiError = error or errors.bad_request("The request body is not valid JSON.")
+        talk = _NO_TALK
         if error is None:
             try:
                 body = json.loads(await request.read())
             except (ValueError, UnicodeDecodeError):
                 pass
             else:
+                talk = (*session_of(request.headers, body), prompt_digest(body))
                 parsed = parse_request(api, body, self.scenario)
                 if not isinstance(parsed, ApiError):
                     parsed = injected_rejection(parsed, self.scenario, rng) or parsed
         t_received = self._received(request, t_arrival)
         if isinstance(parsed, ApiError):
-            return await self._reject(rid, api, (t_received, t_arrival), parsed)
+            return await self._reject(rid, api, (t_received, t_arrival), parsed, talk)
 
         tokens, finish_reason = self.text.answer_tokens(
             parsed.prompt,
@@ -205,10 +229,19 @@ class SimServer:
             fail_at = rng.randint(1, len(tokens) - 1)
         live = _Live(rid, parsed, tokens, finish_reason)
         live.t_arrival, live.t_received = t_arrival, t_received
+        live.talk = talk
         seq = Sequence(rid, parsed.prompt_tokens, len(tokens), now, fail_at=fail_at, owner=live)
+        cache = self.prefix_cache
+        if cache is not None:
+            live.prefixes = chain([(r, t) for r, t, _ in parsed.parts], [n for _, _, n in parsed.parts])
+            seq.cached = live.cached = cache.lookup(live.prefixes, parsed.prompt_tokens)
         error = self.engine.submit(seq, now)
         if error is not None:
-            return await self._reject(rid, api, (t_received, t_arrival), error)
+            return await self._reject(rid, api, (t_received, t_arrival), error, talk)
+        if cache is not None:
+            cache.insert(live.prefixes)
+            self.telemetry.prefix_queries.inc(parsed.prompt_tokens)
+            self.telemetry.prefix_hits.inc(seq.cached)
         live.seq = seq
         self.live.add(live)
         self.telemetry.prompt_tokens.inc(parsed.prompt_tokens)
@@ -235,7 +268,15 @@ class SimServer:
         if outcome is not None:
             return _error_response(outcome, rid)
         body = completion_body(
-            api, rid, created, parsed.model, live.result, finish_reason, parsed.prompt_tokens, len(tokens)
+            api,
+            rid,
+            created,
+            parsed.model,
+            live.result,
+            finish_reason,
+            parsed.prompt_tokens,
+            len(tokens),
+            live.cached,
         )
         return web.json_response(body, headers={"x-request-id": rid})
 
@@ -317,7 +358,7 @@ class SimServer:
                 data = live.fmt.role() + data
             if event.last:
                 if live.parsed.include_usage:
-                    data += live.fmt.usage(live.parsed.prompt_tokens, len(live.tokens))
+                    data += live.fmt.usage(live.parsed.prompt_tokens, len(live.tokens), live.cached)
                 data += DONE
                 endings.append((live, "ok", None))
             out.setdefault(live, []).append(data)
@@ -386,6 +427,7 @@ class SimServer:
         self.live.discard(live)
         if outcome == "ok":
             self.telemetry.success(live.finish_reason)
+            self._cache_answer(live)
             if live.seq is not None:
                 self.telemetry.e2e.observe((self.clock.mono_ns() - live.seq.arrival_ns) / 1e9)
         if self.truth is not None:
@@ -407,10 +449,22 @@ class SimServer:
                 outcome=outcome,
                 finish_reason=live.finish_reason if outcome == "ok" else None,
                 error=error,
+                talk=live.talk,
+                cached_tokens=live.cached,
             )
         live.done.set_result(error)
 
-    async def _reject(self, rid: str, api: str, arrived: tuple[int, int], error: ApiError) -> web.Response:
+    def _cache_answer(self, live: _Live) -> None:
+        """Cache a completed chat answer after its prompt: the next turn resends it as a message."""
+        if self.prefix_cache is None or not live.prefixes or live.parsed.api != "chat":
+            return
+        answer = "".join(live.tokens)
+        tail = chain([("assistant", answer)], [message_tokens(answer)], seed=live.prefixes[-1][0])
+        self.prefix_cache.insert([*live.prefixes, *tail])
+
+    async def _reject(
+        self, rid: str, api: str, arrived: tuple[int, int], error: ApiError, talk: Talk = _NO_TALK
+    ) -> web.Response:
         """Answer a request refused before the engine took it (after ``error_delay_ms``); ``arrived`` is
         ``(t_received, t_arrival)``."""
         delay_ms = self.scenario.faults.error_delay_ms
@@ -434,6 +488,7 @@ class SimServer:
                 outcome=error.outcome,
                 finish_reason=None,
                 error=error,
+                talk=talk,
             )
         return _error_response(error, rid)
 

@@ -185,6 +185,18 @@ class Telemetry:
         self.generation_tokens = Counter(
             "vllm:generation_tokens", "Number of generation tokens processed.", labels, registry=self.vllm
         ).labels(model)
+        self.prefix_queries = Counter(
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            labels,
+            registry=self.vllm,
+        ).labels(model)
+        self.prefix_hits = Counter(
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            labels,
+            registry=self.vllm,
+        ).labels(model)
         self._success = Counter(
             "vllm:request_success",
             "Count of successfully processed requests.",

@@ -20,6 +20,9 @@ recorders use)::
 - ``t_chunks``: when each text-bearing chunk was handed to the socket; ``t_sched``: when the engine model
   scheduled it (``t_chunks[i] >= t_sched[i]``; the difference is the server's own lateness). Non-streaming
   requests have no ``t_chunks``; ``t_sched`` holds the times their tokens were generated.
+- ``session_id``, ``turn``: the chat id (``x-session-id`` header) and the turn (user messages before the
+  last), null outside conversations; ``cached_tokens``: prompt tokens found in the prefix cache (null
+  without one); ``prompt_sha256``: digest of the prompt's messages (:func:`.prefix_cache.prompt_digest`).
 - ``outcome``: ``ok``, ``bad_request``, ``context_length``, ``not_found``, ``rate_limited``, ``oom``,
   ``server_error``, ``overloaded``, ``queue_timeout``, ``stream_error``, ``client_disconnected`` or
   ``server_stopped``. ``status``: the HTTP status sent (200 for a stream whose error came inside it).
@@ -69,6 +72,8 @@ class TruthFile:
         outcome: str,
         finish_reason: str | None,
         error: ApiError | None,
+        talk: tuple[str | None, int | None, str | None] = (None, None, None),
+        cached_tokens: int | None = None,
     ) -> None:
         record: dict[str, Any] = {
             "type": "sim_truth",
@@ -90,6 +95,10 @@ class TruthFile:
             "error": None
             if error is None
             else {"status": error.status, "type": error.type, "message": error.message},
+            "session_id": talk[0],
+            "turn": talk[1],
+            "cached_tokens": cached_tokens,
+            "prompt_sha256": talk[2],
         }
         self._writer.write(record)
 

@@ -56,6 +56,8 @@ def test_help_lists_every_design_option() -> None:
         (["--header", "novalue"], "bad --header"),
         (["--api-key-env", "TRACEANALYZER_TEST_UNSET_VAR"], "TRACEANALYZER_TEST_UNSET_VAR"),
         (["--prompts", "builtin:nope"], "unknown prompt set"),
+        (["--think-time", "2s"], "only with a conversation prompt file"),
+        (["--prompts", "builtin:chat", "--think-time", "exp:later"], "bad --think-time"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:

@@ -46,6 +46,7 @@ def test_table_schemas_match_the_loader_contract() -> None:
         *("in_flight", "prompt_tokens", "max_tokens", "t_send", "t_headers", "t_first", "t_end", "chunks_us"),
         *("chunk_tokens", "output_tokens", "tokens_source", "finish_reason", "status", "error_class"),
         *("error_message", "error_status", "text", "expected", "warmup", "source_file"),
+        *("session_id", "turn", "session_turns", "cached_tokens", "history_chars", "stream"),
     ]
     assert TABLE_SCHEMAS["requests"].field("chunks_us").type == pa.list_(pa.int64())
     assert TABLE_SCHEMAS["requests"].field("expected").type == pa.list_(pa.string())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from traceanalyzer.analysis import analyze
@@ -50,6 +52,31 @@ def test_sample_loads_with_nothing_skipped(name: str) -> None:
 
 def _summary(name: str) -> dict:
     return summary(analyze(load_capture([SAMPLES / name], cache=False), AnalysisOptions()))
+
+
+def test_chat_sessions_sample_has_growing_prompts_served_from_the_cache() -> None:
+    conv = _summary("chat-sessions")["conversations"]
+    assert conv["sessions"] >= 20 and conv["turns"] >= 100
+    rows = conv["by_turn"]
+    assert rows[-1]["prompt_tokens_p50"] > 5 * rows[0]["prompt_tokens_p50"]
+    assert conv["cached_share"] > 0.8 and conv["cached_share_source"] == "usage"
+    assert conv["context_length_failures_by_turn"] == {}
+
+
+def test_chat_sessions_cached_share_by_turn_from_the_engine_counters_alone() -> None:
+    """With the responses' cached_tokens taken away, the engine's prefix-cache counters (scraped every
+    second) still give the cached share overall and, by least squares over the scrape intervals, by turn."""
+    capture = load_capture([SAMPLES / "chat-sessions"], cache=False)
+    told = analyze(capture, AnalysisOptions()).conversations
+    column = capture.requests.schema.get_field_index("cached_tokens")
+    nulls = pa.nulls(capture.requests.num_rows, pa.int64())
+    blind = dataclasses.replace(capture, requests=capture.requests.set_column(column, "cached_tokens", nulls))
+    guessed = analyze(blind, AnalysisOptions()).conversations
+    assert told is not None and guessed is not None and guessed.cached_share_source == "server_metrics"
+    assert guessed.cached_share == pytest.approx(told.cached_share, abs=0.01)
+    for usage, counters in zip(told.by_turn, guessed.by_turn, strict=True):
+        if usage.requests >= 20:
+            assert counters.cached_share == pytest.approx(usage.cached_share, abs=0.08), usage.turn
 
 
 def test_ramp_oom_sample_names_oom_as_first_strike_before_the_5xx_cascade() -> None:

@@ -34,7 +34,8 @@ Examples:
     "--prompts",
     metavar="FILE.jsonl|builtin:NAME",
     help="Prompt file (JSONL: id, prompt|messages, scenario, max_tokens, expected) or builtin:mixed "
-    "(default), builtin:consistency, builtin:robustness.",
+    "(default), builtin:consistency, builtin:robustness; a file of conversations (id, system, turns) or "
+    "builtin:chat runs whole conversations.",
 )
 @click.option("--concurrency", type=int, help="Closed loop: this many requests in flight (default 1).")
 @click.option("--rate", type=float, help="Open loop: requests per second.")
@@ -102,6 +103,24 @@ Examples:
 )
 @click.option("--no-id-header", is_flag=True, help="Do not send the client id in a header.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
+@click.option("--no-stream", is_flag=True, help="Send stream: false (the whole answer in one body).")
+@click.option(
+    "--conversations",
+    "conversation_count",
+    type=int,
+    help="Conversation file: start this many conversations (default: each once).",
+)
+@click.option(
+    "--think-time", metavar="DURATION", help="Conversations: pause before each next turn, 2s or exp:2s."
+)
+@click.option("--max-turns", type=int, help="Conversations: send at most this many turns of each.")
+@click.option(
+    "--on-turn-error",
+    type=click.Choice(["stop", "continue"]),
+    default="stop",
+    show_default=True,
+    help="Conversations: a failed turn ends its conversation, or is skipped.",
+)
 def record_http(
     url: str,
     model: str,
@@ -129,6 +148,11 @@ def record_http(
     id_header: str,
     no_id_header: bool,
     quiet: bool,
+    no_stream: bool,
+    conversation_count: int | None,
+    think_time: str | None,
+    max_turns: int | None,
+    on_turn_error: str,
 ) -> None:
     """Drive an OpenAI-compatible endpoint with streaming requests and record every chunk's arrival.
 
@@ -166,6 +190,11 @@ def record_http(
         order=order,
         progress=not quiet,
         id_header=None if no_id_header else id_header,
+        stream=not no_stream,
+        conversations=conversation_count,
+        think_time=think_time,
+        max_turns=max_turns,
+        on_turn_error=on_turn_error,
     )
     result = run_collector(config)
     click.echo(result.summary(), err=True)

@@ -52,6 +52,11 @@ Examples:
     show_default=True,
     help="Event loop (auto: uvloop when installed).",
 )
+@click.option(
+    "--no-prefix-cache",
+    is_flag=True,
+    help="Turn the scenario's prefix cache off (engine.prefix_cache_tokens=0).",
+)
 @click.option("--show", is_flag=True, help="Print the resolved scenario as JSON and exit.")
 def serve(
     scenario: str,
@@ -62,6 +67,7 @@ def serve(
     settings: tuple[str, ...],
     model: str | None,
     event_loop: str,
+    no_prefix_cache: bool,
     show: bool,
 ) -> None:
     """Serve the simulated LLM (OpenAI API under /v1, /health, /metrics, /metrics/dcgm) until Ctrl-C.
@@ -74,6 +80,8 @@ def serve(
     overrides = [parse_set_option(s) for s in settings]
     if model:
         overrides.append(("model.name", model))
+    if no_prefix_cache:
+        overrides.append(("engine.prefix_cache_tokens", 0))
     resolved = load_scenario(scenario, overrides)
     if show:
         click.echo(json.dumps(resolved.to_dict(), indent=2))

@@ -1,4 +1,5 @@
-"""Layer 1 broken down by model, scenario, host and load stage.
+"""Layer 1 broken down by model, scenario, host and load stage, and by ``stream`` when a capture holds
+non-streamed requests (``streamed`` / ``not streamed``: their TTFT is the time to the whole answer).
 
 Per value of each dimension: requests, ok, failed, error rate (failed / requests), and over its successful
 requests TTFT p50 / p95, TPOT p95, E2E p50 / p95 (seconds, linear interpolation). Requests without a value
@@ -49,4 +50,22 @@ def breakdown_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         }
         if rows:
             result[dim] = rows
+    streamed = stream_labels(ctx)
+    if streamed is not None:
+        result["stream"] = {str(v): breakdown_row(g) for v, g in frame.groupby(streamed, sort=True)}
     return dataclasses.replace(analysis, breakdown=result)
+
+
+def stream_labels(ctx: StageContext) -> pd.Series | None:
+    """``streamed`` / ``not streamed`` per request (a record without ``stream`` was streamed), or None when
+    every request was streamed."""
+    table = ctx.request_table
+    if "stream" not in table.column_names or not table.num_rows:
+        return None
+    flags = table.column("stream").to_pandas()
+    not_streamed = (flags == False).to_numpy()  # noqa: E712 - null (absent) means streamed
+    if not not_streamed.any():
+        return None
+    labels = pd.Series(["streamed"] * table.num_rows, dtype=object)
+    labels[not_streamed] = "not streamed"
+    return pd.Series(labels.to_numpy()[ctx.requests["row"].to_numpy()], index=ctx.requests.index)

@@ -16,7 +16,8 @@ with its own part filled in (``dataclasses.replace``); later stages read earlier
     ``t_send + chunks_us[-1]`` (``t_end - t_send`` when no chunk offsets were recorded);
   - ``tpot_s = (last chunk - t_first) / (output_tokens - 1)`` for requests with ``output_tokens >= 2``
     (the last chunk taken at ``t_end`` when no chunk offsets were recorded, as for imported production
-    traces that only know the first and the last token);
+    traces that only know the first and the last token; null for a non-streamed request, ``stream: false``,
+    whose whole answer arrived at once);
   - ``done_s``: when a request completed (its last text chunk, else ``t_end``); ``end_s``: its ``t_end``
     (a failure's time); ``w_send`` / ``w_done`` / ``w_end``: window index of ``send_s`` / ``done_s`` /
     ``end_s``;
@@ -301,8 +302,14 @@ def request_frame(table: pa.Table, t0_ns: int) -> pd.DataFrame:
     )
     done_s = send_s + e2e
     end_s = np.where(np.isfinite(end_s), end_s, done_s)
+    stream_col = _column(table, "stream")
+    not_streamed = (
+        np.zeros(rows, dtype=bool)
+        if stream_col is None
+        else np.asarray(pc.fill_null(pc.equal(stream_col, False), False).to_numpy(zero_copy_only=False), bool)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(tokens >= 2, (e2e - ttft) / (tokens - 1), np.nan)
+        tpot = np.where((tokens >= 2) & ~not_streamed, (e2e - ttft) / (tokens - 1), np.nan)
     return pd.DataFrame(
         {
             "row": np.arange(rows, dtype=np.int64),
