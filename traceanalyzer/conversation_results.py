@@ -144,3 +144,53 @@ class ConversationsResult:
             "slowest_sessions": [s.to_summary() for s in self.slowest],
             "recall": {"turns": self.recall_turns, "rate": self.recall_rate},
         }
+
+
+def _fit(data: Mapping[str, Any] | None) -> LineFit | None:
+    return None if data is None else LineFit(**data)
+
+
+def _session(data: Mapping[str, Any]) -> SessionRef:
+    return SessionRef(**{("duration_s" if k == "duration" else k): v for k, v in data.items()})
+
+
+def conversations_from_summary(data: Mapping[str, Any] | None) -> ConversationsResult | None:
+    """The :class:`ConversationsResult` that :meth:`ConversationsResult.to_summary` wrote ``data`` from, as
+    far as the summary holds it (the prompt-growth fit keeps only its slope; no TTFT points)."""
+    if data is None:
+        return None
+    growth = data["prompt_tokens_per_turn"]
+    nan = float("nan")
+    return ConversationsResult(
+        sessions=data["sessions"],
+        turns=data["turns"],
+        by_turn=tuple(
+            TurnRow(
+                turn=r["turn"],
+                requests=r["requests"],
+                ok=r["ok"],
+                prompt_tokens_p50=r["prompt_tokens_p50"],
+                cached_share=r["cached_share"],
+                ttft_p50_s=r["ttft_p50"],
+                ttft_p95_s=r["ttft_p95"],
+                tpot_p50_s=r["tpot_p50"],
+                e2e_p95_s=r["e2e_p95"],
+                error_rate=r["error_rate"],
+                recall=r["recall"],
+            )
+            for r in data["by_turn"]
+        ),
+        ttft_fit=_fit(data["ttft_fit"]),
+        ttft_by_turn=_fit(data["ttft_per_turn_ms"]),
+        prompt_growth=None if growth is None else LineFit(growth, nan, nan, nan, nan, nan, 0),
+        cached_share=data["cached_share"],
+        cached_share_source=data["cached_share_source"],
+        session_completion_rate=data["session_completion_rate"],
+        session_duration=dict(data["session_duration"]),
+        context_length_failures_by_turn=dict(data["context_length_failures_by_turn"]),
+        completed=data["sessions_completed"],
+        broken=tuple(_session(s) for s in data["broken_sessions"]),
+        slowest=tuple(_session(s) for s in data["slowest_sessions"]),
+        recall_rate=data["recall"]["rate"],
+        recall_turns=data["recall"]["turns"],
+    )

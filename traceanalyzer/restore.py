@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.conversation_results import conversations_from_summary
 from traceanalyzer.errors import BadInputError
 from traceanalyzer.model import (
     ANALYSIS_SCHEMA,
@@ -55,6 +56,7 @@ from traceanalyzer.model import (
     WindowSeries,
     analysis_from_dict,
 )
+from traceanalyzer.parity.results import parity_from_summary
 from traceanalyzer.summary import SUMMARY_SCHEMA, summary
 
 FULL_KEY = "analysis"
@@ -262,6 +264,8 @@ def analysis_from_summary(data: Mapping[str, Any]) -> Analysis:
             for f in data["findings"]
         ),
         consistency=consistency_from_summary(data["consistency"]),
+        conversations=conversations_from_summary(data.get("conversations")),
+        parity=parity_from_summary(data.get("parity") or {}),
         robustness=robustness_from_summary(data["robustness"]),
         slo=tuple(
             SloResult(

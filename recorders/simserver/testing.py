@@ -142,16 +142,10 @@ class SimServerHandle:
                     records.append(record)
         return records
 
-    def truth_for(self, ids: Iterable[str], timeout: float = 10.0) -> dict[str, dict[str, Any]]:
-        """The truth records of response ``ids`` by id, once all are written (a stream's last chunk reaches
-        its client just before the server writes its truth line); waits at most ``timeout`` seconds."""
-        wanted = set(ids)
-        deadline = time.monotonic() + timeout
-        while True:
-            by_id = {t["id"]: t for t in self.truth_records()}
-            if wanted <= by_id.keys() or time.monotonic() > deadline:
-                return by_id
-            time.sleep(0.05)
+    def truth_for(self, ids: Iterable[str | None], timeout: float = 10.0) -> dict[str, dict[str, Any]]:
+        """The truth records by response id, once the file holds every one of ``ids`` (see
+        :meth:`truth_records`, which raises naming the missing ids after ``timeout`` seconds)."""
+        return {t["id"]: t for t in self.truth_records(wait_for=list(ids), timeout=timeout)}
 
 
 def _toml_value(value: Any) -> str:

@@ -25,7 +25,7 @@ def test_mixed_capture_records_and_analyses_both_kinds(fast_sim: SimServerHandle
     out = tmp_path / "requests.jsonl"
     collect(fast_sim.base_url, fast_sim.model, out, prompts=str(prompts), requests=8, max_tokens=12)
     records = requests_of(out)
-    truth = truth_by_id(fast_sim)
+    truth = truth_by_id(fast_sim, records)
     whole = [r for r in records if r["prompt_id"] == "whole"]
     streamed = [r for r in records if r["prompt_id"] == "streamed"]
     assert len(whole) == len(streamed) == 4

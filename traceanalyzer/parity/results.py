@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,3 +94,22 @@ class ParityResult:
             key = t.tool if t.tool not in out else f"{t.tool}:{t.label or len(out)}"
             out[key] = t.to_summary()
         return out
+
+
+def parity_from_summary(data: Mapping[str, Any]) -> ParityResult:
+    """The :class:`ParityResult` that :meth:`ParityResult.to_summary` wrote ``data`` from (``tolerance`` is
+    not in the summary: the default comes back)."""
+    tools = []
+    for key, t in data.items():
+        tools.append(
+            ParityTool(
+                tool=key.split(":", 1)[0],
+                version=t["version"],
+                files=tuple(t["files"]),
+                requests=ParityCounts(tool=t["requests"]["tool"], imported=t["requests"]["imported"]),
+                metrics=tuple(ParityMetric(**m) for m in t["metrics"]),
+                label=t.get("label", ""),
+                notes=tuple(t.get("notes", ())),
+            )
+        )
+    return ParityResult(tools=tuple(tools))
