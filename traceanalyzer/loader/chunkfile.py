@@ -43,6 +43,13 @@ def request_level(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.select(REQUEST_LEVEL_SCHEMA.names)
 
 
+def detach(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A compact copy of ``batch``. A batch imported from DuckDB keeps the whole query batch alive while
+    any of its columns lives (one owner for every buffer): copied, the reader's batch, chunk offsets
+    included, is freed as soon as it is spooled."""
+    return pa.concat_batches([batch])
+
+
 @dataclass(frozen=True)
 class SpooledChunks:
     """A finished spool file and the piece of each ``requests`` batch, in table order (for the cache)."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.loader import fast
-from traceanalyzer.loader.chunkfile import ChunkSpool, request_level
+from traceanalyzer.loader.chunkfile import ChunkSpool, detach, request_level
 from traceanalyzer.schema import RECORD_TYPES, RecordType
 
 _TYPES: list[RecordType] = list(RECORD_TYPES.values())
@@ -113,9 +113,11 @@ def _add(
         rt = _TYPES[code]
         scan.types[rt.name] = scan.types.get(rt.name, 0) + sub.num_rows
         converted = _convert(rt, sub, display)
-        if spool is not None and rt.table == "requests":
-            scan.pieces.append(spool.add(converted))
-            converted = request_level(converted)
+        if spool is not None:
+            if rt.table == "requests":
+                scan.pieces.append(spool.add(converted))
+                converted = request_level(converted)
+            converted = detach(converted)
         scan.batches.setdefault(rt.table, []).append(converted)
 
 

@@ -35,7 +35,7 @@ from traceanalyzer.loader.chunkfile import release
 
 DENSE_GAP_US = 1 << 21
 """Gaps below this many microseconds (~2.1 s) are counted in a dense histogram; longer ones kept as values."""
-SLICE_OFFSETS = 4_000_000
+SLICE_OFFSETS = 1_000_000
 """About this many chunk offsets are processed at a time."""
 
 IntArray = npt.NDArray[np.int64]
@@ -181,7 +181,9 @@ def chunk_pass(table: pa.Table, t0_ns: int, window_ns: int, windows: int) -> Chu
                 sparse.append(long_gaps)
             np.clip(gaps, -1, DENSE_GAP_US, out=gaps)
             gaps += 1
-            dense += np.bincount(gaps, minlength=DENSE_GAP_US + 2)[1 : DENSE_GAP_US + 1]
+            counted = np.bincount(gaps)  # as long as the longest gap here (at most DENSE_GAP_US + 2)
+            top = max(min(counted.size - 1, DENSE_GAP_US), 0)
+            dense[:top] += counted[1 : top + 1]
     values = np.flatnonzero(dense).astype(np.int64)
     counts = dense[values]
     if sparse:
