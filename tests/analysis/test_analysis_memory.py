@@ -24,7 +24,7 @@ COPY (
            1700000000000000000 + i * 50000000 AS t_send,
            1700000000000000000 + i * 50000000 + 100000000 AS t_first,
            1700000000000000000 + i * 50000000 + ($chunks::BIGINT * 20000 + 200000) * 1000 AS t_end,
-           list_transform(range($chunks), lambda j: 100000 + j * 20000 + hash(i * 31 + j) % 5000) AS chunks_us,
+           list_transform(range($chunks), lambda j: 100000 + j * 20000 + hash(i + j) % 5000) AS chunks_us,
            $chunks AS output_tokens,
            CASE WHEN i % 97 = 5 THEN {'class': 'stream_broken', 'status': NULL, 'message': 'cut'} END AS error
     FROM range($n) t(i)

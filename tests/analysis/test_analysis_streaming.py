@@ -163,7 +163,7 @@ def test_unordered_files_and_hosts_match_in_memory(tmp_path: Path, tiny_batches:
     c = c_plain.with_name("c.jsonl.gz")
     c.write_bytes(gzip.compress(c_plain.read_bytes()))
     c_plain.unlink()
-    # discovery sorts the files by name: a, b, c.gz; the gzip file is read by a later query than the plain ones
+    # files are taken in name order: a, b, c.gz (the gzip one is read by a later query than the plain ones)
     ordered = parts[0] + parts[1] + parts[2]
     expected = _memory_summary(ordered)
     expected.pop("inventory")

@@ -136,9 +136,12 @@ def _parse(
     return tables, inventory, kept
 
 
-def duckdb_config(temp_directory: Path) -> dict[str, str]:
-    """DuckDB settings of the loader: a memory limit (a quarter of the machine's memory, at least 1 GiB)
-    and a directory to spill to beyond it, so a big capture spills instead of failing."""
+def duckdb_config(temp_directory: Path | None = None) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB settings of the loader and the stages: a memory limit (a quarter of the machine's memory, at
+    least 1 GiB) and a directory to spill to beyond it (default: ``traceanalyzer-duckdb`` in the system's
+    temporary directory, made only when DuckDB spills), so a big capture spills instead of failing."""
+    if temp_directory is None:
+        temp_directory = Path(tempfile.gettempdir()) / "traceanalyzer-duckdb"
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

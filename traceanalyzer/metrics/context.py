@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.loader.chunkfile import CHUNK_COLUMNS, release
+from traceanalyzer.loader.load import duckdb_config
 from traceanalyzer.metrics.chunks import ChunkPassResult, chunk_pass
 from traceanalyzer.model import Analysis, AnalysisOptions, EventMarker, Note, RequestRef, TimeSpan
 
@@ -135,7 +136,7 @@ class StageContext:
     def duck(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with ``request_table`` registered as the view ``requests`` (zero copy)."""
         if self._duck is None:
-            self._duck = duckdb.connect()
+            self._duck = duckdb.connect(config=duckdb_config())
             self._duck.register("requests", self.request_table)
         return self._duck
 
