@@ -36,6 +36,8 @@ REQUEST_LEVEL_SCHEMA = pa.schema([f for f in TABLE_SCHEMAS["requests"] if f.name
 """``requests`` less the chunk columns: what the loader keeps in memory."""
 
 _PAGE = mmap.PAGESIZE
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+"""None where the platform has no madvise: pages are then left to the kernel."""
 
 
 def request_level(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -147,6 +149,8 @@ def release(*arrays: pa.Array | pa.ChunkedArray | pa.RecordBatch) -> None:
 
     The data stays valid: a later touch reads the pages again from the file (or the page cache).
     """
+    if _DONTNEED is None:
+        return
     ranges: list[tuple[int, int]] = []
     for item in arrays:
         parts = item.columns if isinstance(item, pa.RecordBatch) else [item]
@@ -166,4 +170,4 @@ def release(*arrays: pa.Array | pa.ChunkedArray | pa.RecordBatch) -> None:
         lo = (min(lo for lo, _ in inside) - base) // _PAGE * _PAGE
         hi = min(max(hi for _, hi in inside) - base, size)
         if hi > lo and not mm.closed:
-            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            mm.madvise(_DONTNEED, lo, hi - lo)

@@ -1,0 +1,55 @@
+"""The chunk file: chunk columns spooled, mapped back zero-copy, and their pages released after use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from traceanalyzer.loader.chunkfile import ChunkSpool, attach, release, request_level
+from traceanalyzer.schema import TABLE_SCHEMAS
+
+
+def _requests(rows: int, per_row: int, start: int = 0) -> pa.Table:
+    offsets = np.arange(rows * per_row, dtype=np.int64).reshape(rows, per_row) + start
+    return pa.Table.from_pylist(
+        [{"id": f"q{start + i}", "t_send": i, "chunks_us": offsets[i].tolist()} for i in range(rows)],
+        schema=TABLE_SCHEMAS["requests"],
+    )
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+def test_pieces_come_back_in_any_order_as_the_requests_columns(tmp_path: Path) -> None:
+    first, second = _requests(3, 4), _requests(2, 5, start=100)
+    spool = ChunkSpool(tmp_path / "spool.arrow")
+    pieces = [spool.add(b) for b in second.to_batches()] + [spool.add(b) for b in first.to_batches()]
+    mapped = spool.finish()
+    order = pieces[1:] + pieces[:1]  # first's piece, then second's
+    level = pa.Table.from_batches([request_level(b) for b in first.to_batches() + second.to_batches()])
+    table = attach(level, mapped.columns(order))
+    assert table.schema == TABLE_SCHEMAS["requests"]
+    assert table.equals(pa.concat_tables([first, second]))
+
+
+def test_release_drops_the_resident_pages_of_mapped_chunks(tmp_path: Path) -> None:
+    spool = ChunkSpool(tmp_path / "spool.arrow")
+    table = _requests(2_000, 1_000)  # 2 million offsets, 16 MB
+    order = [spool.add(b) for b in table.to_batches()]
+    chunks = spool.finish().columns(order)[0]
+    before = _rss_file_kib()
+    total = sum(int(np.asarray(c.values).sum()) for c in chunks.chunks)
+    touched = _rss_file_kib()
+    release(chunks)
+    after = _rss_file_kib()
+    assert total == 2_000_000 * 1_999_999 // 2
+    assert touched - before > 12_000  # reading the offsets mapped their pages in ...
+    assert touched - after > 12_000  # ... and release gave them back
+    assert chunks.chunk(0).values[5].as_py() == 5  # the data is still there
