@@ -21,7 +21,7 @@ import mmap
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +63,9 @@ class SpooledChunks:
 class ChunkSpool:
     """Appends the chunk columns of request batches to an Arrow IPC file (one record batch per piece)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_rows: Callable[[float], None] | None = None) -> None:
         self.path = path
+        self._on_rows = on_rows
         self._sink = pa.OSFile(str(path), "wb")
         self._writer = pa.ipc.new_file(self._sink, CHUNK_SCHEMA)
         self._lock = threading.Lock()
@@ -76,6 +77,8 @@ class ChunkSpool:
         with self._lock:
             self._writer.write_batch(chunks)
             self.pieces += 1
+            if self._on_rows is not None:
+                self._on_rows(batch.num_rows)
             return self.pieces - 1
 
     def finish(self) -> ChunkFile:

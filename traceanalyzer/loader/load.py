@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer import progress
 from traceanalyzer.errors import BadInputError
 from traceanalyzer.loader import cache as capture_cache
 from traceanalyzer.loader.capture import Capture, FileInventory, Inventory
@@ -78,11 +79,12 @@ def _parse(
     with (
         tempfile.TemporaryDirectory(prefix="traceanalyzer-load-") as tmp,
         duckdb.connect(config=duckdb_config(Path(tmp))) as con,
+        progress.phase("reading (requests)") as advance,
     ):
         con.execute("SET enable_progress_bar = false")
         fd, spool_name = tempfile.mkstemp(prefix=".spool-", suffix=".arrow", dir=spool_dir or tmp)
         os.close(fd)
-        spool = ChunkSpool(Path(spool_name))
+        spool = ChunkSpool(Path(spool_name), on_rows=advance)
         try:
             reading = Path(tmp) / "read"
             reading.mkdir()

@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer import progress
 from traceanalyzer.loader.chunkfile import release
 
 DENSE_GAP_US = 1 << 21
@@ -66,9 +67,11 @@ def _numpy(array: pa.Array) -> np.ndarray:
 
 def _slices(table: pa.Table, t0_ns: int) -> Iterator[_Slice]:
     """Row ranges of ``table`` holding about ``SLICE_OFFSETS`` offsets each, as numpy views."""
-    for batch in table.select(["t_send", "chunks_us", "chunk_tokens", "error_class"]).to_batches():
-        yield from _batch_slices(batch, t0_ns)
-        release(batch)
+    with progress.phase("reducing chunk offsets (requests)", total=table.num_rows) as advance:
+        for batch in table.select(["t_send", "chunks_us", "chunk_tokens", "error_class"]).to_batches():
+            yield from _batch_slices(batch, t0_ns)
+            release(batch)
+            advance(batch.num_rows)
 
 
 def _batch_slices(batch: pa.RecordBatch, t0_ns: int) -> Iterator[_Slice]:
