@@ -52,7 +52,7 @@ def test_sample_summary_from_the_cache_is_unchanged(tmp_path: Path) -> None:
     """A cached load (chunk offsets mapped from the cache entry) gives the very same summary."""
     import shutil
 
-    name = "steady-soak"
+    name = "ramp-oom"  # streamed answers, failures, resources: small enough to analyze twice
     copy = tmp_path / name
     shutil.copytree(SAMPLES / name, copy)
     expected = json.loads((STORED / f"{name}.json").read_text(encoding="utf-8"))
