@@ -53,3 +53,21 @@ def test_release_drops_the_resident_pages_of_mapped_chunks(tmp_path: Path) -> No
     assert touched - before > 12_000  # reading the offsets mapped their pages in ...
     assert touched - after > 12_000  # ... and release gave them back
     assert chunks.chunk(0).values[5].as_py() == 5  # the data is still there
+
+
+def test_a_failed_load_leaves_no_spool_file_in_the_cache_directory(tmp_path: Path) -> None:
+    import pytest
+
+    from traceanalyzer.errors import BadInputError
+    from traceanalyzer.loader import load_capture
+
+    only_meta = tmp_path / "meta.jsonl"
+    only_meta.write_text('{"type": "meta", "v": 1, "recorder": "x"}\n', encoding="utf-8")
+    bad = tmp_path / "bad" / "requests.jsonl"
+    bad.parent.mkdir()
+    bad.write_text('{"type": "request", "v": 1, "id": "q1", "t_send": "soon"}\n', encoding="utf-8")
+    for path in (only_meta, bad):
+        with pytest.raises(BadInputError):
+            load_capture([path])
+        leftovers = list((path.parent / ".traceanalyzer-cache").glob(".spool-*"))
+        assert leftovers == []

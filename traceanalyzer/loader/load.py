@@ -110,6 +110,8 @@ def _parse(
         duplicates, dup_warnings = duplicate_request_ids(con, request_level)
 
     if not any(tables[rt.table].num_rows for rt in RECORD_TYPES.values() if rt.name != "meta"):
+        if kept is not None:
+            kept.path.unlink(missing_ok=True)  # no cache entry will take it
         where = (
             files[0].display if len(files) == 1 else f"{files[0].display} and {len(files) - 1} more file(s)"
         )
