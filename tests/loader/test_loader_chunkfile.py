@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
+from traceanalyzer.errors import BadInputError
+from traceanalyzer.loader import load_capture
 from traceanalyzer.loader.chunkfile import ChunkSpool, attach, release, request_level
 from traceanalyzer.schema import TABLE_SCHEMAS
 
@@ -56,11 +59,6 @@ def test_release_drops_the_resident_pages_of_mapped_chunks(tmp_path: Path) -> No
 
 
 def test_a_failed_load_leaves_no_spool_file_in_the_cache_directory(tmp_path: Path) -> None:
-    import pytest
-
-    from traceanalyzer.errors import BadInputError
-    from traceanalyzer.loader import load_capture
-
     only_meta = tmp_path / "meta.jsonl"
     only_meta.write_text('{"type": "meta", "v": 1, "recorder": "x"}\n', encoding="utf-8")
     bad = tmp_path / "bad" / "requests.jsonl"

@@ -8,6 +8,7 @@ Regenerate them only for a deliberate change of a metric: ``python tests/samples
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,6 @@ def test_sample_summary_is_unchanged(name: str) -> None:
 
 def test_sample_summary_from_the_cache_is_unchanged(tmp_path: Path) -> None:
     """A cached load (chunk offsets mapped from the cache entry) gives the very same summary."""
-    import shutil
-
     name = "ramp-oom"  # streamed answers, failures, resources: small enough to analyze twice
     copy = tmp_path / name
     shutil.copytree(SAMPLES / name, copy)
