@@ -45,11 +45,18 @@ def request_level(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.select(REQUEST_LEVEL_SCHEMA.names)
 
 
+SHARED_COLUMNS = ("source_file", "path")
+"""Columns the loader fills with slices of one array per file (not from the reader): never copied."""
+
+
 def detach(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A compact copy of ``batch``. A batch imported from DuckDB keeps the whole query batch alive while
-    any of its columns lives (one owner for every buffer): copied, the reader's batch, chunk offsets
-    included, is freed as soon as it is spooled."""
-    return pa.concat_batches([batch])
+    """A compact copy of ``batch``'s columns read by DuckDB. A batch imported from DuckDB keeps the whole
+    query batch alive while any of its columns lives (one owner for every buffer): copied, the reader's
+    batch, chunk offsets included, is freed as soon as it is spooled."""
+    names = batch.schema.names
+    copied = pa.concat_batches([batch.select([n for n in names if n not in SHARED_COLUMNS])])
+    arrays = [batch.column(n) if n in SHARED_COLUMNS else copied.column(n) for n in names]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 @dataclass(frozen=True)
