@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from traceanalyzer import progress
 from traceanalyzer.causal import causal_stage
 from traceanalyzer.consistency.stage import consistency_stage
 from traceanalyzer.diagnosis.stage import diagnosis_stage
@@ -153,10 +154,13 @@ def analyze(
     if opts.window_s <= 0:
         raise UsageError(f"--window must be positive, not {opts.window_s:g}")
     ctx = prepare(capture, opts)
+    chosen = STAGES if stages is None else stages
     try:
         analysis = initial_analysis(ctx)
-        for stage in STAGES if stages is None else stages:
-            analysis = stage(ctx, analysis)
+        with progress.phase("stages", total=len(chosen)) as advance:
+            for stage in chosen:
+                analysis = stage(ctx, analysis)
+                advance(1)
     finally:
         ctx.close()
     return keep_requests(dataclasses.replace(analysis, notes=tuple(ctx.notes)), ctx)

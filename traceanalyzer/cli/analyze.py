@@ -24,20 +24,27 @@ Examples:
     "--json", "json_out", metavar="FILE|-", help="Write the summary@1 JSON to FILE, or stdout with '-'."
 )
 @click.option("--fail-on-slo", is_flag=True, help="Exit with code 1 when an SLO fails.")
+@click.option("--quiet", is_flag=True, help="No progress bar (none is shown with --json - either).")
 @analysis_options
 @language_option
 def analyze(
     capture: tuple[str, ...],
     json_out: str | None,
     fail_on_slo: bool,
+    quiet: bool,
     settings: CaptureSettings,
     lang: str = "en",
 ) -> int:
     """Analyze a capture (directories or files) and print the summary."""
+    from traceanalyzer import progress
     from traceanalyzer.api import analyze as run_analysis
     from traceanalyzer.console import render
 
-    result = run_analysis(settings.load(capture), settings.options_for(capture))
+    progress.configure(enabled=not quiet and json_out != "-")
+    try:
+        result = run_analysis(settings.load(capture), settings.options_for(capture))
+    finally:
+        progress.stop()
     if json_out == "-":
         sys.stdout.write(result.to_json())
     else:

@@ -2,7 +2,10 @@
 
 Where: ``<capture dir>/.traceanalyzer-cache/<entry>/`` (for a list of files, beside the first file). One entry
 per set of files, holding each table as an uncompressed Arrow IPC file (memory-mapped on load, so a warm load
-reads only what the analysis touches) and ``manifest.json`` with the inventory and the stamp it is valid for:
+reads only what the analysis touches), ``requests`` without its chunk columns, those in ``chunks.arrow`` (the
+loader's spool file, moved into the entry, in pieces of bounded size: see
+:mod:`~traceanalyzer.loader.chunkfile`), and ``manifest.json`` with the inventory, the order of the chunk
+pieces and the stamp it is valid for:
 every file's path, size and modification time, the loader version and the table schemas. Any mismatch means
 a re-parse that replaces the entry. A directory that cannot be written is no error: the load goes on without
 a cache.
@@ -30,11 +33,18 @@ from typing import Any
 import pyarrow as pa
 
 from traceanalyzer.loader.capture import Inventory
+from traceanalyzer.loader.chunkfile import (
+    REQUEST_LEVEL_SCHEMA,
+    ChunkFile,
+    SpooledChunks,
+    attach,
+    write_chunk_file,
+)
 from traceanalyzer.loader.files import CACHE_DIR_NAME, TraceFile
 from traceanalyzer.schema import TABLE_SCHEMAS
 
 #: Bump when the loader's output for the same input changes.
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 
 log = logging.getLogger("traceanalyzer.loader")
 
@@ -46,6 +56,16 @@ def cache_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
     """The cache directory of a capture: inside the first directory given, else beside the first file."""
     first = Path(paths[0])
     return (first if first.is_dir() else first.parent) / CACHE_DIR_NAME
+
+
+def spool_dir(root: Path) -> Path | None:
+    """Where a first load spools chunk columns so that the cache entry can take the file as it is: the cache
+    directory, or None when it cannot be made."""
+    try:
+        root.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return root if os.access(root, os.W_OK) else None
 
 
 def _stamp(files: Sequence[TraceFile]) -> dict[str, Any]:
@@ -80,12 +100,13 @@ def store_later(
     inventory: Inventory,
     *,
     strict_ok: bool,
+    chunks: SpooledChunks | None = None,
 ) -> None:
     """:func:`store` in a background thread (not a daemon: the interpreter waits for it before exiting)."""
     thread = threading.Thread(
         target=store,
         args=(root, files, dict(tables), inventory),
-        kwargs={"strict_ok": strict_ok},
+        kwargs={"strict_ok": strict_ok, "chunks": chunks},
         name="traceanalyzer-cache-writer",
     )
     with _pending_lock:
@@ -111,6 +132,11 @@ def load(
         for name, schema in TABLE_SCHEMAS.items():
             with pa.memory_map(str(entry / f"{name}.arrow")) as source:
                 table = pa.ipc.open_file(source).read_all()
+            if name == "requests":
+                if not table.schema.equals(REQUEST_LEVEL_SCHEMA):
+                    return None
+                order = [int(i) for i in manifest["chunk_order"]]
+                table = attach(table, ChunkFile(entry / "chunks.arrow").columns(order))
             if not table.schema.equals(schema):
                 return None
             tables[name] = table
@@ -126,8 +152,13 @@ def store(
     inventory: Inventory,
     *,
     strict_ok: bool,
+    chunks: SpooledChunks | None = None,
 ) -> bool:
-    """Write (or replace) the cache entry of these files; False, silently, when the place is not writable."""
+    """Write (or replace) the cache entry of these files; False, silently, when the place is not writable.
+
+    ``chunks``: the loader's spool file holding the chunk columns of ``tables["requests"]``, moved into the
+    entry (removed when the entry is not written); without it they are written from the table.
+    """
     stamp = _stamp(files)
     entry = _entry(root, stamp)
     tmp: Path | None = None
@@ -137,13 +168,25 @@ def store(
         if not tag.exists():
             tag.write_text(_TAG, encoding="utf-8")
         tmp = Path(tempfile.mkdtemp(prefix=f"{entry.name}.tmp-", dir=root))
+        if chunks is not None:
+            shutil.move(chunks.path, tmp / "chunks.arrow")
+            order = chunks.order
+        else:
+            order = write_chunk_file(tmp / "chunks.arrow", tables["requests"])
         for name, table in tables.items():
+            if name == "requests":
+                table = table.select(REQUEST_LEVEL_SCHEMA.names)
             with (
                 pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink,
                 pa.ipc.new_file(sink, table.schema) as writer,
             ):
                 writer.write_table(table)
-        manifest = {"stamp": stamp, "strict_ok": strict_ok, "inventory": inventory.to_dict()}
+        manifest = {
+            "stamp": stamp,
+            "strict_ok": strict_ok,
+            "inventory": inventory.to_dict(),
+            "chunk_order": list(order),
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         old = None
         if entry.exists():
@@ -159,3 +202,5 @@ def store(
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        if chunks is not None:
+            chunks.path.unlink(missing_ok=True)

@@ -12,10 +12,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer import progress
 from traceanalyzer.errors import BadInputError
 from traceanalyzer.loader import cache as capture_cache
 from traceanalyzer.loader.capture import Capture, FileInventory, Inventory
 from traceanalyzer.loader.careful import TRUNCATED
+from traceanalyzer.loader.chunkfile import REQUEST_LEVEL_SCHEMA, ChunkSpool, SpooledChunks, attach
 from traceanalyzer.loader.files import TraceFile, discover
 from traceanalyzer.loader.read import read_files
 from traceanalyzer.schema import RECORD_TYPES, TABLE_SCHEMAS
@@ -42,6 +44,9 @@ def load_capture(
     counted and warned about. ``clock_offsets`` maps a host name to nanoseconds added to every time field
     (``t``, ``t_*``) of that host's records. ``cache`` keeps the parsed tables beside the capture (see
     :mod:`traceanalyzer.loader.cache`); a second load of unchanged files skips parsing.
+
+    The chunk columns of ``requests`` (``chunks_us``, ``chunk_tokens``) are memory-mapped from a file (the
+    cache entry's, else a temporary one), never all in memory (:mod:`traceanalyzer.loader.chunkfile`).
     """
     given: list[PathArg] = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files = discover(given)
@@ -52,35 +57,61 @@ def load_capture(
         for warning in inventory.warnings:
             log.warning("%s", warning)
     else:
-        tables, inventory = _parse(files, lenient=lenient)
+        spool_dir = capture_cache.spool_dir(root) if cache else None
+        tables, inventory, chunks = _parse(files, lenient=lenient, spool_dir=spool_dir)
         if cache:
             strict_ok = all(set(f.problems) <= {TRUNCATED} for f in inventory.files)
-            capture_cache.store_later(root, files, tables, inventory, strict_ok=strict_ok)
+            capture_cache.store_later(root, files, tables, inventory, strict_ok=strict_ok, chunks=chunks)
     if clock_offsets:
         tables = {name: shift_times(name, table, clock_offsets) for name, table in tables.items()}
     return Capture(**tables, inventory=inventory)
 
 
-def _parse(files: Sequence[TraceFile], *, lenient: bool) -> tuple[dict[str, pa.Table], Inventory]:
+def _parse(
+    files: Sequence[TraceFile], *, lenient: bool, spool_dir: Path | None = None
+) -> tuple[dict[str, pa.Table], Inventory, SpooledChunks | None]:
+    """Read the files; the chunk columns go to a spool file in ``spool_dir`` (kept, for the cache) or in a
+    temporary directory (removed once mapped)."""
     batches: dict[str, list[pa.RecordBatch]] = {name: [] for name in TABLE_SCHEMAS}
+    pieces: list[int] = []
     entries: list[FileInventory] = []
     warnings: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="traceanalyzer-load-") as tmp,
-        duckdb.connect() as con,
+        duckdb.connect(config=duckdb_config(Path(tmp))) as con,
+        progress.phase("reading (requests)") as advance,
     ):
         con.execute("SET enable_progress_bar = false")
-        for result in read_files(con, list(files), lenient=lenient, tmpdir=Path(tmp)):
-            for name, found in result.batches.items():
-                batches[name].extend(found)
-            entries.append(result.inventory)
-            warnings.extend(result.warnings)
+        fd, spool_name = tempfile.mkstemp(prefix=".spool-", suffix=".arrow", dir=spool_dir or tmp)
+        os.close(fd)
+        spool = ChunkSpool(Path(spool_name), on_rows=advance)
+        try:
+            reading = Path(tmp) / "read"
+            reading.mkdir()
+            for result in read_files(con, list(files), lenient=lenient, tmpdir=reading, spool=spool):
+                for name, found in result.batches.items():
+                    batches[name].extend(found)
+                pieces.extend(result.pieces)
+                entries.append(result.inventory)
+                warnings.extend(result.warnings)
+            chunk_file = spool.finish()
+        except BaseException:
+            spool.discard()
+            raise
+        kept = SpooledChunks(spool.path, tuple(pieces)) if spool_dir is not None else None
         tables = {
-            name: pa.Table.from_batches(found, schema=TABLE_SCHEMAS[name]) for name, found in batches.items()
+            name: pa.Table.from_batches(found, schema=TABLE_SCHEMAS[name])
+            for name, found in batches.items()
+            if name != "requests"
         }
-        duplicates, dup_warnings = duplicate_request_ids(con, tables["requests"])
+        request_level = pa.Table.from_batches(batches.pop("requests"), schema=REQUEST_LEVEL_SCHEMA)
+        tables["requests"] = attach(request_level, chunk_file.columns(pieces))
+        tables = {name: tables[name] for name in TABLE_SCHEMAS}
+        duplicates, dup_warnings = duplicate_request_ids(con, request_level)
 
     if not any(tables[rt.table].num_rows for rt in RECORD_TYPES.values() if rt.name != "meta"):
+        if kept is not None:
+            kept.path.unlink(missing_ok=True)  # no cache entry will take it
         where = (
             files[0].display if len(files) == 1 else f"{files[0].display} and {len(files) - 1} more file(s)"
         )
@@ -106,7 +137,21 @@ def _parse(files: Sequence[TraceFile], *, lenient: bool) -> tuple[dict[str, pa.T
         duplicate_request_ids=duplicates,
         warnings=warnings,
     )
-    return tables, inventory
+    return tables, inventory, kept
+
+
+def duckdb_config(temp_directory: Path | None = None) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB settings of the loader and the stages: a memory limit (a quarter of the machine's memory, at
+    least 1 GiB) and a directory to spill to beyond it (default: ``traceanalyzer-duckdb`` in the system's
+    temporary directory, made only when DuckDB spills), so a big capture spills instead of failing."""
+    if temp_directory is None:
+        temp_directory = Path(tempfile.gettempdir()) / "traceanalyzer-duckdb"
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 4 << 30
+    limit_mib = max(1024, total // 4 >> 20)
+    return {"memory_limit": f"{limit_mib}MiB", "temp_directory": str(temp_directory)}
 
 
 def duplicate_request_ids(con: duckdb.DuckDBPyConnection, requests: pa.Table) -> tuple[int, list[str]]:

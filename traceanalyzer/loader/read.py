@@ -20,6 +20,7 @@ import pyarrow as pa
 from traceanalyzer.errors import BadInputError
 from traceanalyzer.loader import careful
 from traceanalyzer.loader.capture import FileInventory
+from traceanalyzer.loader.chunkfile import ChunkSpool
 from traceanalyzer.loader.fast import ReadError
 from traceanalyzer.loader.files import (
     TraceFile,
@@ -40,6 +41,8 @@ class FileResult:
     batches: dict[str, list[pa.RecordBatch]]
     inventory: FileInventory
     warnings: list[str]
+    pieces: list[int] = field(default_factory=list)
+    """Chunk spool piece of each ``requests`` batch (see :class:`~traceanalyzer.loader.scan.Scan`)."""
 
 
 @dataclass
@@ -94,13 +97,15 @@ def _prepare(tf: TraceFile, *, lenient: bool, tmpdir: Path) -> _File:
     return f
 
 
-def _read_one(con: duckdb.DuckDBPyConnection, f: _File, tmpdir: Path) -> Scan:
+def _read_one(con: duckdb.DuckDBPyConnection, f: _File, tmpdir: Path, spool: ChunkSpool | None) -> Scan:
     """One file on its own: typed pass, flagging pass if that fails, decompressing a broken gzip first."""
     typed = not f.truncated
     while True:
         try:
             guess = peek_types(f.tf)
-            return scan_with_retry(con, [f.path], [f.tf.display], gzip=f.gzip, guess=guess, typed=typed)[0]
+            return scan_with_retry(
+                con, [f.path], [f.tf.display], gzip=f.gzip, guess=guess, typed=typed, spool=spool
+            )[0]
         except ReadError as exc:
             if f.gzip:  # decompress here, so that DuckDB and the careful reader see the very same lines
                 f.gunzip_to(tmpdir)
@@ -144,13 +149,19 @@ def _finish(f: _File, scan: Scan) -> FileResult:
         f.warnings.append(f"{f.tf.display}: skipped {len(bad)} bad line(s): {shown}{more}")
     records = sum(n for t, n in scan.types.items() if t in RECORD_TYPES)
     inventory = FileInventory(f.tf.display, records, skipped, f.problems, dict(sorted(scan.types.items())))
-    return FileResult(scan.batches, inventory, f.warnings)
+    return FileResult(scan.batches, inventory, f.warnings, scan.pieces)
 
 
 def read_files(
-    con: duckdb.DuckDBPyConnection, files: list[TraceFile], *, lenient: bool, tmpdir: Path
+    con: duckdb.DuckDBPyConnection,
+    files: list[TraceFile],
+    *,
+    lenient: bool,
+    tmpdir: Path,
+    spool: ChunkSpool | None = None,
 ) -> list[FileResult]:
-    """Read every file of a capture; results in the order of ``files``.
+    """Read every file of a capture; results in the order of ``files``. With a ``spool``, the chunk columns
+    of request rows go there as they are read (:mod:`~traceanalyzer.loader.chunkfile`).
 
     Raises :class:`BadInputError` at the first bad line unless ``lenient``.
     """
@@ -167,7 +178,7 @@ def read_files(
         paths = [prepared[i].path for i in group]
         displays = [prepared[i].tf.display for i in group]
         try:
-            found = scan_with_retry(con, paths, displays, gzip=gzip, guess=guess, typed=True)
+            found = scan_with_retry(con, paths, displays, gzip=gzip, guess=guess, typed=True, spool=spool)
         except ReadError:
             continue  # some file of the group is bad or unreadable: read them one by one
         scans.update(zip(group, found, strict=True))
@@ -176,7 +187,7 @@ def read_files(
         with _os_errors(f.tf):
             scan = scans.get(i)
             if scan is None:
-                scan = _read_one(con, f, tmpdir) if f.tf.size > 0 else Scan()
+                scan = _read_one(con, f, tmpdir, spool) if f.tf.size > 0 else Scan()
             results.append(_finish(f, scan))
     return results
 

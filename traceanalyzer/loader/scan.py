@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.loader import fast
+from traceanalyzer.loader.chunkfile import ChunkSpool, detach, request_level
 from traceanalyzer.schema import RECORD_TYPES, RecordType
 
 _TYPES: list[RecordType] = list(RECORD_TYPES.values())
@@ -36,6 +37,9 @@ class Scan:
     """What the fast reader found in one file: good rows per table, bad row indices, counts per ``type``."""
 
     batches: dict[str, list[pa.RecordBatch]] = field(default_factory=dict)
+    pieces: list[int] = field(default_factory=list)
+    """With a chunk spool: the spool piece holding the chunk columns of each ``requests`` batch (those
+    batches then hold the request-level columns only)."""
     bad_rows: list[int] = field(default_factory=list)
     rows: int = 0
     types: dict[str, int] = field(default_factory=dict)
@@ -84,8 +88,10 @@ def _count(counts: dict[str, int], values: pa.Array) -> None:
         counts[key] = counts.get(key, 0) + item["counts"]
 
 
-def _add(scan: Scan, batch: pa.RecordBatch, codes_read: set[int], display: str) -> None:
-    """Add one file's slice of a query batch to its scan."""
+def _add(
+    scan: Scan, batch: pa.RecordBatch, codes_read: set[int], display: str, spool: ChunkSpool | None
+) -> None:
+    """Add one file's slice of a query batch to its scan (chunk columns of requests to ``spool``)."""
     bad = batch.column(fast.BAD)
     elements = fast.bad_elements(batch)
     if elements is not None:
@@ -106,7 +112,13 @@ def _add(scan: Scan, batch: pa.RecordBatch, codes_read: set[int], display: str) 
             continue
         rt = _TYPES[code]
         scan.types[rt.name] = scan.types.get(rt.name, 0) + sub.num_rows
-        scan.batches.setdefault(rt.table, []).append(_convert(rt, sub, display))
+        converted = _convert(rt, sub, display)
+        if spool is not None:
+            if rt.table == "requests":
+                scan.pieces.append(spool.add(converted))
+                converted = request_level(converted)
+            converted = detach(converted)
+        scan.batches.setdefault(rt.table, []).append(converted)
 
 
 def _fill_from_meta(scan: Scan) -> None:
@@ -138,6 +150,7 @@ def scan_files(
     gzip: bool,
     types: frozenset[str],
     typed: bool,
+    spool: ChunkSpool | None = None,
 ) -> list[Scan]:
     """Read files (all plain or all gzip) in one query; one :class:`Scan` per file, in order.
 
@@ -149,10 +162,10 @@ def scan_files(
     codes_read = {i for i, rt in enumerate(_TYPES) if rt.name in types}
     for batch in fast.read_batches(con, paths, gzip=gzip, types=types, typed=typed):
         if len(paths) == 1:
-            _add(scans[0], batch, codes_read, displays[0])
+            _add(scans[0], batch, codes_read, displays[0], spool)
             continue
         for index, piece in _split(batch, pc.index_in(batch.column(fast.FILE), value_set=names)):
-            _add(scans[index], piece, codes_read, displays[index])
+            _add(scans[index], piece, codes_read, displays[index], spool)
     for scan in scans:
         _fill_from_meta(scan)
     return scans
@@ -166,10 +179,15 @@ def scan_with_retry(
     gzip: bool,
     guess: set[str],
     typed: bool,
+    spool: ChunkSpool | None = None,
 ) -> list[Scan]:
-    """:func:`scan_files` with the columns of the guessed types, again with all types if one was missed."""
+    """:func:`scan_files` with the columns of the guessed types, again with all types if one was missed.
+
+    (Pieces a failed attempt wrote to ``spool`` stay there unused.)
+    """
     types = frozenset((guess & set(RECORD_TYPES)) | ALWAYS_READ)
     try:
-        return scan_files(con, paths, displays, gzip=gzip, types=types, typed=typed)
+        return scan_files(con, paths, displays, gzip=gzip, types=types, typed=typed, spool=spool)
     except MissedType:
-        return scan_files(con, paths, displays, gzip=gzip, types=frozenset(RECORD_TYPES), typed=typed)
+        every = frozenset(RECORD_TYPES)
+        return scan_files(con, paths, displays, gzip=gzip, types=every, typed=typed, spool=spool)

@@ -46,6 +46,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer.loader.chunkfile import CHUNK_COLUMNS, release
+from traceanalyzer.loader.load import duckdb_config
 from traceanalyzer.metrics.chunks import ChunkPassResult, chunk_pass
 from traceanalyzer.model import Analysis, AnalysisOptions, EventMarker, Note, RequestRef, TimeSpan
 
@@ -107,7 +109,8 @@ class StageContext:
     grid: WindowGrid
     requests: pd.DataFrame
     request_table: pa.Table
-    """``capture.requests`` less records without ``t_send``; ``requests.row`` indexes it."""
+    """``capture.requests`` less records without ``t_send`` and less the chunk columns (``chunks_us``,
+    ``chunk_tokens``: they are read in bounded batches from ``chunk_table``); ``requests.row`` indexes it."""
     stages: tuple[str, ...]
     window_stage: tuple[str | None, ...]
     steady: npt.NDArray[np.bool_]
@@ -117,6 +120,10 @@ class StageContext:
     soak: bool
     events: tuple[EventMarker, ...] = ()
     notes: list[Note] = field(default_factory=list)
+    chunk_table: pa.Table | None = None
+    """``t_send``, ``chunks_us``, ``chunk_tokens``, ``error_class`` of every row of ``capture.requests`` (rows
+    without ``t_send`` included, to be skipped): the input of the chunk pass, which reads and releases it
+    batch by batch. None: ``request_table`` holds the chunk columns."""
     _duck: duckdb.DuckDBPyConnection | None = None
     _chunks: ChunkPassResult | None = None
 
@@ -132,7 +139,7 @@ class StageContext:
     def duck(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with ``request_table`` registered as the view ``requests`` (zero copy)."""
         if self._duck is None:
-            self._duck = duckdb.connect()
+            self._duck = duckdb.connect(config=duckdb_config())
             self._duck.register("requests", self.request_table)
         return self._duck
 
@@ -140,7 +147,8 @@ class StageContext:
         """Pooled chunk gaps and tokens per window (:mod:`traceanalyzer.metrics.chunks`), computed once."""
         if self._chunks is None:
             window_ns = round(self.grid.window_s * NS)
-            self._chunks = chunk_pass(self.request_table, self.t0_ns, window_ns, self.grid.n)
+            table = self.request_table if self.chunk_table is None else self.chunk_table
+            self._chunks = chunk_pass(table, self.t0_ns, window_ns, self.grid.n)
         return self._chunks
 
     def close(self) -> None:
@@ -234,7 +242,8 @@ def last_chunk_us(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Per request, the offset of its last text chunk (microseconds, NaN without chunks) and the chunk count.
 
-    Reads the list offsets directly (no copy of the ~100 values per request).
+    Reads the list offsets directly (no copy of the ~100 values per request), one Arrow chunk at a time,
+    releasing each (mapped chunk data leaves no resident pages behind).
     """
     last = np.full(rows, np.nan)
     count = np.zeros(rows, dtype=np.int64)
@@ -257,6 +266,7 @@ def last_chunk_us(
             block[has] = np.asarray(taken, dtype=np.float64)
         count[pos : pos + size] = lengths
         pos += size
+        release(chunk)
     return last, count
 
 
@@ -283,13 +293,18 @@ def _time_bounds(capture: Capture) -> tuple[int, int] | None:
     return min(firsts), max(lasts + firsts)
 
 
-def request_frame(table: pa.Table, t0_ns: int) -> pd.DataFrame:
-    """The per-request frame of the module docstring (without window indices)."""
+def request_frame(
+    table: pa.Table,
+    t0_ns: int,
+    chunk_ends: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]] | None = None,
+) -> pd.DataFrame:
+    """The per-request frame of the module docstring (without window indices). ``chunk_ends``: the
+    :func:`last_chunk_us` of the rows, when ``table`` does not hold ``chunks_us``."""
     rows = table.num_rows
     send_s = _seconds_since(table, "t_send", t0_ns)
     first_s = _seconds_since(table, "t_first", t0_ns)
     end_s = _seconds_since(table, "t_end", t0_ns)
-    last_us, n_chunks = last_chunk_us(_column(table, "chunks_us"), rows)
+    last_us, n_chunks = chunk_ends or last_chunk_us(_column(table, "chunks_us"), rows)
     # Latencies from integer differences (exact), not from the rounded instants.
     ttft = _delta_s(table, "t_first", "t_send")
     e2e = np.where(np.isfinite(last_us), last_us / 1e6, _delta_s(table, "t_end", "t_send"))
@@ -387,18 +402,25 @@ def _events(capture: Capture, t0_ns: int) -> tuple[EventMarker, ...]:
 def prepare(capture: Capture, options: AnalysisOptions) -> StageContext:
     """Derive the shared inputs of every stage (module docstring)."""
     notes: list[Note] = []
-    table: pa.Table = capture.requests
+    full: pa.Table = capture.requests
+    chunk_names = [c for c in ("t_send", *CHUNK_COLUMNS, "error_class") if c in full.column_names]
+    chunk_table = full.select(chunk_names) if "chunks_us" in chunk_names else None
+    table = full.drop_columns([c for c in CHUNK_COLUMNS if c in full.column_names])
+    chunk_ends = last_chunk_us(_column(full, "chunks_us"), full.num_rows)
     if table.num_rows and table.column("t_send").null_count:
-        table = table.filter(pc.is_valid(table.column("t_send")))
+        keep = pc.is_valid(table.column("t_send"))
+        table = table.filter(keep)
+        kept = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+        chunk_ends = (chunk_ends[0][kept], chunk_ends[1][kept])
         notes.append(Note("requests", "request records without t_send were left out"))
     if table.num_rows:
         t0_ns = int(pc.min(table.column("t_send")).as_py())
-        frame = request_frame(table, t0_ns)
+        frame = request_frame(table, t0_ns, chunk_ends)
         duration_s = float(np.nanmax(np.concatenate([frame["end_s"], frame["done_s"], frame["send_s"]])))
     else:
         bounds = _time_bounds(capture)
         t0_ns, last_ns = bounds if bounds else (0, 0)
-        frame = request_frame(table, t0_ns)
+        frame = request_frame(table, t0_ns, chunk_ends)
         duration_s = (last_ns - t0_ns) / NS
         notes.append(Note("requests", "not measured: the capture has no request records"))
     grid = WindowGrid.build(t0_ns, max(duration_s, 0.0), options.window_s)
@@ -440,4 +462,5 @@ def prepare(capture: Capture, options: AnalysisOptions) -> StageContext:
         soak=soak,
         events=_events(capture, t0_ns),
         notes=notes,
+        chunk_table=chunk_table,
     )

@@ -60,7 +60,18 @@ def _run_requests(ctx: StageContext, peer: dict[str, Any]) -> PeerRequests:
     keep = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(keep)
     ours = ctx.requests.set_index("row").loc[rows].reset_index()
-    return PeerRequests(table.take(pa.array(rows)), ours)
+    taken = table.take(pa.array(rows))
+    if "chunks_us" not in taken.column_names and ctx.chunk_table is not None:
+        # the chunk columns live apart (memory-mapped, one row per record; the request table left out the
+        # records without t_send): only this run's rows are read
+        chunks = ctx.chunk_table
+        if chunks.column("t_send").null_count:
+            chunks = chunks.filter(pc.is_valid(chunks.column("t_send")))
+        part = chunks.take(pa.array(rows))
+        for name in ("chunks_us", "chunk_tokens"):
+            if name in part.column_names:
+                taken = taken.append_column(name, part.column(name))
+    return PeerRequests(taken, ours)
 
 
 def _tool_values(peer: dict[str, Any]) -> dict[tuple[str, str], tuple[str, float | None]]:
