@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -108,7 +109,8 @@ def export(model_path: Path, target: Path) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes: stages do not print
         torch.onnx.export(
             Hidden(),
             tuple(example[name] for name in names),
