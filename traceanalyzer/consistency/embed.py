@@ -45,7 +45,7 @@ MAX_SHARDS = 8
 """More shards than this in one model's cache directory are merged into one."""
 
 BACKENDS = ("torch", "onnx")
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx"
 """The backend used when none is named: the fastest one measured here that agrees with PyTorch (see
 docs/consistency.md, "Speed")."""
 
@@ -262,7 +262,7 @@ def embed_texts(
     fresh: dict[bytes, np.ndarray] = {}
     dimension = next(iter(known.values())).shape[0] if known else 0
     if missing:
-        model = _load(model_ref, backend, cache_dir)
+        model = load_backend(model_ref, backend, cache_dir)
         dimension = _dimension(model)
         for start, vectors in _embed_in_steps(model, [texts[i] for i in missing], progress):
             for offset, vector in enumerate(vectors):
@@ -298,8 +298,9 @@ def _usable_backend(backend: str, model_ref: ModelRef) -> tuple[str, list[str]]:
     return backend, []
 
 
-def _load(model_ref: ModelRef, backend: str, cache_dir: Path | None) -> Any:
-    """The model that embeds with ``backend`` (exported to ONNX first when needed)."""
+def load_backend(model_ref: ModelRef, backend: str, cache_dir: Path | None) -> Any:
+    """The model that embeds with ``backend`` (exported to ONNX first when needed); ``cache_dir``: the
+    embedding cache, where an export is kept when ``XDG_CACHE_HOME`` is not set."""
     if backend == "torch":
         return load_model(model_ref.path)
     from traceanalyzer.consistency import onnx_backend

@@ -48,7 +48,7 @@ from traceanalyzer.errors import UsageError
 if TYPE_CHECKING:
     from traceanalyzer.consistency.answers import Answers, PromptGroup
 
-DEFAULT_SAMPLE = 3000
+DEFAULT_SAMPLE = 2000
 """Default embedding budget (answers): about a minute of embedding on two shared CPU cores."""
 MIN_PER_GROUP = 8
 """Fewest answers a sampled group keeps."""
