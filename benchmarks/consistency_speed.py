@@ -7,8 +7,8 @@ service samples with temperature > 0), spread over P prompts (default: 10,000 an
 - per backend (``torch``, ``onnx``) with the default embedding budget (``--sample``): seconds for the
   stage, answers/s (every answer analysed: exact match over all of them, similarity on the sample) and
   embedded/s (texts the model embedded);
-- on the smallest N, with the first backend, also the full computation (``--consistency-sample all``) and how far
-  the sample's mean cosine is from the full one, beside its 95 % interval.
+- on the smallest N, with the first backend, also the full computation (``--consistency-sample all``) and
+  how far the sample's mean cosine is from the full one, beside its 95 % interval.
 
 Model load (and, for ONNX, the one-off export) is done once per backend beforehand and printed apart.
 
@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             assert sampled.mean_cosine is not None and full.mean_cosine is not None
             low, high = sampled.mean_cosine_ci95 or (float("nan"), float("nan"))
             print(
-                f"\n{smallest} answers: sample mean cosine {sampled.mean_cosine:.4f} [{low:.4f}, {high:.4f}], "
-                f"full {full.mean_cosine:.4f}, difference {sampled.mean_cosine - full.mean_cosine:+.4f}"
+                f"\n{smallest} answers: sample mean cosine {sampled.mean_cosine:.4f} "
+                f"[{low:.4f}, {high:.4f}], full {full.mean_cosine:.4f}, "
+                f"difference {sampled.mean_cosine - full.mean_cosine:+.4f}"
             )
             print(
                 f"share above threshold {sampled.share_above_threshold:.4f} (sample) vs "
