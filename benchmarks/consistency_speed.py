@@ -11,6 +11,9 @@ service samples with temperature > 0), spread over P prompts (default: 10,000 an
   how far the sample's mean cosine is from the full one, beside its 95 % interval.
 
 Model load (and, for ONNX, the one-off export) is done once per backend beforehand and printed apart.
+First the backends embed the same 640 texts in alternating batches of 64, so that on a shared machine
+both see the same load: that comparison, texts/s per backend, is the fair one; the stage timings that
+follow run one after another.
 
     nice -n 10 .venv/bin/python benchmarks/consistency_speed.py [--answers 10000 1000000] [--prompts 50]
         [--sample 2000] [--backends onnx torch] [--no-full]
@@ -23,13 +26,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.consistency import ConsistencyResult, measure_consistency
-from traceanalyzer.consistency.embed import load_backend, resolve_model
+from traceanalyzer.consistency.embed import encode, load_backend, resolve_model
 from traceanalyzer.consistency.sampling import DEFAULT_SAMPLE
 
 _VOCABULARY = (
@@ -65,6 +69,17 @@ def build_requests(answers: int, prompts: int, seed: int = 1) -> pa.Table:
     )
 
 
+def interleaved(models: dict[str, Any], texts: list[str], batch: int = 64) -> dict[str, float]:
+    """Texts/s of each backend, embedding ``texts`` in alternating batches."""
+    seconds = dict.fromkeys(models, 0.0)
+    for start in range(0, len(texts), batch):
+        for backend, model in models.items():
+            started = time.perf_counter()
+            encode(model, texts[start : start + batch])
+            seconds[backend] += time.perf_counter() - started
+    return {backend: len(texts) / spent for backend, spent in seconds.items()}
+
+
 def _run(requests: pa.Table, backend: str, sample: int | None) -> tuple[ConsistencyResult, float]:
     with tempfile.TemporaryDirectory(prefix="consistency-bench-") as tmp:
         started = time.perf_counter()
@@ -95,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
     model_ref = resolve_model(None)
     with tempfile.TemporaryDirectory(prefix="consistency-bench-model-") as tmp:
+        models = {}
         for backend in args.backends:
             started = time.perf_counter()
-            load_backend(model_ref, backend, Path(tmp))
+            models[backend] = load_backend(model_ref, backend, Path(tmp))
             print(f"{backend}: model load (ONNX: with its export): {time.perf_counter() - started:.1f} s")
+        speeds = interleaved(models, build_requests(640, 10, seed=5).column("text").to_pylist())
+        print("interleaved batches: " + ", ".join(f"{b} {v:.1f} texts/s" for b, v in speeds.items()))
 
         tables = {}
         for answers in sorted(args.answers):
