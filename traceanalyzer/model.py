@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from traceanalyzer.consistency.results import ConsistencyResult
 from traceanalyzer.consistency.robustness import RobustnessVerdict
+from traceanalyzer.consistency.sampling import DEFAULT_BACKEND, DEFAULT_SAMPLE
 from traceanalyzer.conversation_results import ConversationsResult
 from traceanalyzer.parity.results import ParityResult
 
@@ -108,6 +109,11 @@ class AnalysisOptions:
     """How many slowest requests to keep."""
     distribution_points: int = 201
     """Points of each downsampled quantile function in ``Distributions``."""
+    consistency_sample: int | None = DEFAULT_SAMPLE
+    """Most answers embedded by the consistency stage, drawn per prompt and time slice (``None``: all);
+    ``traceanalyzer.consistency.sampling``."""
+    embedding_backend: str = DEFAULT_BACKEND
+    """What runs the embedding model: ``torch`` or ``onnx`` (ONNX Runtime)."""
 
 
 # -- building blocks ---------------------------------------------------------------------------------------

@@ -112,6 +112,7 @@ def test_fail_on_slo_exits_1_only_when_asked(tmp_path, capsys):
         (["--window", "0"], "--window"),
         (["--clock-offset", "gpu-node"], "--clock-offset"),
         (["--slo", "missing.toml"], "SLO file not found"),
+        (["--consistency-sample", "lots"], "--consistency-sample"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(tmp_path, capsys, extra, message):

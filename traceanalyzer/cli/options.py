@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from traceanalyzer.consistency.sampling import BACKENDS
 from traceanalyzer.errors import UsageError
 from traceanalyzer.model import AnalysisOptions, SloThresholds
 
@@ -109,6 +110,20 @@ _OPTIONS = [
         show_default=True,
         help="Cosine similarity at or above which two answers count as consistent.",
     ),
+    click.option(
+        "--consistency-sample",
+        metavar="N|all",
+        default=str(AnalysisOptions.consistency_sample),
+        show_default=True,
+        help="Most answers embedded for similarity, sampled per prompt and time slice ('all': every one).",
+    ),
+    click.option(
+        "--embedding-backend",
+        type=click.Choice(list(BACKENDS)),
+        default=AnalysisOptions.embedding_backend,
+        show_default=True,
+        help="What runs the embedding model: PyTorch or ONNX Runtime (exported once, kept in the cache).",
+    ),
 ]
 
 
@@ -128,8 +143,11 @@ def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
         no_cache: bool,
         embedding_model: str | None,
         similarity_threshold: float,
+        consistency_sample: str,
+        embedding_backend: str,
         **kwargs: Any,
     ) -> Any:
+        from traceanalyzer.consistency.sampling import parse_sample
         from traceanalyzer.slo import load_slo_file
 
         if window_s <= 0:
@@ -141,6 +159,8 @@ def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
             soak=soak,
             embedding_model=embedding_model,
             similarity_threshold=similarity_threshold,
+            consistency_sample=parse_sample(consistency_sample),
+            embedding_backend=embedding_backend,
             clock_offsets_ns=parse_clock_offsets(clock_offsets),
             slo=load_slo_file(slo_file) if slo_file else SloThresholds(),
         )

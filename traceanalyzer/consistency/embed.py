@@ -11,6 +11,10 @@
   (temp file + rename); an unreadable shard is skipped and its texts embedded again.
 - sentence-transformers (and torch) are optional: :func:`resolve_model` raises
   :class:`EmbeddingUnavailable` with the install hint when they are missing.
+- Backends: ``torch`` (sentence-transformers' own PyTorch model) or ``onnx`` (the same model exported once
+  and run with ONNX Runtime, :mod:`traceanalyzer.consistency.onnx_backend`). Each backend has its own
+  vectors in the cache (``<model name>-<fingerprint>-onnx``). When ``onnx`` cannot be used (onnxruntime
+  missing, a model layout it does not support) the texts are embedded with ``torch`` and a note says why.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ PROGRESS_STEP = 512
 """Texts per ``encode`` call, i.e. per progress-bar step."""
 MAX_SHARDS = 8
 """More shards than this in one model's cache directory are merged into one."""
+
+BACKENDS = ("torch", "onnx")
+DEFAULT_BACKEND = "onnx"
+"""The backend used when none is named: the fastest one measured here that agrees with PyTorch (see
+docs/consistency.md, "Speed")."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -184,6 +193,7 @@ class Embeddings:
     from_cache: int
     dimension: int
     notes: tuple[str, ...] = ()
+    backend: str = "torch"
 
 
 @contextmanager
@@ -237,20 +247,23 @@ def embed_texts(
     *,
     cache_dir: Path | None = None,
     progress: bool = False,
+    backend: str = "torch",
 ) -> Embeddings:
     """Vectors for distinct ``texts``: cached ones read back, the rest embedded in batches and cached.
 
     The model is loaded only when some text is not cached. ``progress`` shows a rich progress bar on stderr
-    while texts are embedded.
+    while texts are embedded. ``backend`` is one of :data:`BACKENDS`.
     """
-    cache = EmbeddingCache(cache_dir / model_ref.cache_key) if cache_dir is not None else None
+    backend, backend_notes = _usable_backend(backend, model_ref)
+    key = model_ref.cache_key if backend == "torch" else f"{model_ref.cache_key}-{backend}"
+    cache = EmbeddingCache(cache_dir / key, notes=backend_notes) if cache_dir is not None else None
     digests = [text_digest(text) for text in texts]
     known = cache.load() if cache is not None else {}
     missing = sorted({i for i, d in enumerate(digests) if d not in known}, key=lambda i: len(texts[i]))
     fresh: dict[bytes, np.ndarray] = {}
     dimension = next(iter(known.values())).shape[0] if known else 0
     if missing:
-        model = load_model(model_ref.path)
+        model = load_backend(model_ref, backend, cache_dir)
         dimension = _dimension(model)
         for start, vectors in _embed_in_steps(model, [texts[i] for i in missing], progress):
             for offset, vector in enumerate(vectors):
@@ -264,8 +277,40 @@ def embed_texts(
         embedded=len(fresh),
         from_cache=len(texts) - len(fresh),
         dimension=dimension,
-        notes=tuple(cache.notes) if cache is not None else (),
+        notes=tuple(cache.notes) if cache is not None else tuple(backend_notes),
+        backend=backend,
     )
+
+
+def _usable_backend(backend: str, model_ref: ModelRef) -> tuple[str, list[str]]:
+    """``backend`` if it can embed with this model here, else ``torch`` and a note saying why."""
+    if backend not in BACKENDS:
+        raise UsageError(f"embedding backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return backend, []
+    from traceanalyzer.consistency import onnx_backend
+
+    if not onnx_backend.available():
+        return "torch", ["onnxruntime is not installed; answers were embedded with PyTorch"]
+    try:
+        onnx_backend.check_layout(model_ref.path)
+    except onnx_backend.BackendUnsupported as exc:
+        return "torch", [f"{exc}; answers were embedded with PyTorch"]
+    return backend, []
+
+
+def load_backend(model_ref: ModelRef, backend: str, cache_dir: Path | None) -> Any:
+    """The model that embeds with ``backend`` (exported to ONNX first when needed); ``cache_dir``: the
+    embedding cache, where an export is kept when ``XDG_CACHE_HOME`` is not set."""
+    if backend == "torch":
+        return load_model(model_ref.path)
+    from traceanalyzer.consistency import onnx_backend
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    onnx_file = onnx_backend.export_root(cache_dir) / model_ref.cache_key / "model.onnx"
+    with _quiet_transformers():
+        return onnx_backend.load_encoder(model_ref.path, onnx_file)
 
 
 def _embed_in_steps(model: Any, texts: list[str], progress: bool) -> Iterator[tuple[int, np.ndarray]]:

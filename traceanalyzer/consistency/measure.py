@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.consistency.answers import Answers, PromptGroup, collect_answers
-from traceanalyzer.consistency.embed import EmbeddingUnavailable, embed_texts, resolve_model
+from traceanalyzer.consistency.embed import DEFAULT_BACKEND, EmbeddingUnavailable, embed_texts, resolve_model
 from traceanalyzer.consistency.exact import (
     KeyInfoAccuracy,
     key_info_accuracy,
@@ -25,7 +25,15 @@ from traceanalyzer.consistency.results import (
     GroupConsistency,
     HostAgreement,
 )
-from traceanalyzer.consistency.similarity import GroupSimilarity, PairStats, group_similarity
+from traceanalyzer.consistency.sampling import (
+    DEFAULT_SAMPLE,
+    DEFAULT_SEED,
+    GroupSample,
+    IntervalParts,
+    group_variance,
+    plan_sample,
+)
+from traceanalyzer.consistency.similarity import GroupSimilarity, PairStats, rows_similarity, scaled_to_group
 from traceanalyzer.errors import UsageError
 
 SINGLE_ANSWERS_NOTE = "every prompt has a single answer, so there was nothing to compare"
@@ -38,6 +46,9 @@ def measure_consistency(
     model_path: str | None = None,
     cache_dir: Path | None = None,
     progress: bool = False,
+    sample: int | None = DEFAULT_SAMPLE,
+    seed: int = DEFAULT_SEED,
+    backend: str = DEFAULT_BACKEND,
 ) -> ConsistencyResult:
     """Measure how consistently the service answered each prompt.
 
@@ -48,6 +59,12 @@ def measure_consistency(
     embedding cache in ``cache_dir`` when given; without sentence-transformers the similarity fields are None
     and ``notes`` says how to install it. ``threshold`` is the cosine a pair must reach to count as agreeing.
     ``progress`` shows a progress bar on stderr while embedding.
+
+    ``sample`` bounds the embedding work: at most that many answers are embedded (None: all), drawn per
+    prompt group and time slice with ``seed`` (:mod:`traceanalyzer.consistency.sampling`); groups small
+    enough are embedded whole, and when all fit, every number is exact. ``embedded``, ``sampled`` and
+    ``mean_cosine_ci95`` say what was sampled and how sure the mean is. ``backend`` runs the model with
+    ``torch`` or ``onnx`` (ONNX Runtime; :mod:`traceanalyzer.consistency.embed`).
 
     Raises :class:`UsageError` for a threshold outside [-1, 1] or a ``model_path`` that is not a directory,
     :class:`BadInputError` for an ``expected`` regular expression that does not compile.
@@ -62,10 +79,17 @@ def measure_consistency(
     scored = [group for group in answers.groups if group.size >= 2]
     notes: list[str] = []
     vectors, model = (None, None)
+    plan = {s.group.prompt_id: s for s in plan_sample(answers, scored, sample, seed)}
     if scored:
-        vectors, model = _embed(answers, scored, model_path, cache_dir, progress, notes)
+        where = _Where(model_path, cache_dir, backend, progress)
+        vectors, model = _embed(answers, list(plan.values()), where, notes)
     else:
         notes.append(SINGLE_ANSWERS_NOTE)
+
+    similarities: dict[str, GroupSimilarity] = {}
+    interval = IntervalParts()
+    if vectors is not None:
+        similarities, interval = sample_similarities(vectors, answers, list(plan.values()), threshold)
 
     rows: list[GroupConsistency] = []
     pooled = _Pooled()
@@ -80,14 +104,14 @@ def measure_consistency(
         similarity = None
         if group.size >= 2:
             matching += most_common_count(group_codes)
-            if vectors is not None:
-                similarity = group_similarity(
-                    vectors, answers.text_index, answers.hosts, group.start, group.stop, threshold
-                )
+            similarity = similarities.get(group.prompt_id)
+            if similarity is not None:
                 pooled.add(group.prompt_id, similarity)
-        rows.append(_group_row(answers, group, group_codes, key_info, similarity))
+        sampled = None if group.size < 2 or plan[group.prompt_id].whole else len(plan[group.prompt_id].rows)
+        rows.append(_group_row(answers, group, group_codes, key_info, similarity, sampled))
 
     scored_answers = sum(group.size for group in scored)
+    cosine = _cosine(pooled.all_pairs, answers) if vectors is not None else None
     return ConsistencyResult(
         measurable=True,
         reason=None,
@@ -97,14 +121,33 @@ def measure_consistency(
         answers=len(answers),
         scored_answers=scored_answers,
         exact_match_rate=matching / scored_answers if scored_answers else None,
-        cosine=_cosine(pooled.all_pairs, answers) if vectors is not None else None,
+        cosine=cosine,
         drift=pooled.drift(answers),
         across_hosts=pooled.host_agreement(answers),
         key_info=KeyInfoAccuracy(key_checked, key_correct),
         per_group=tuple(rows),
         model=model,
         notes=tuple(dict.fromkeys(notes)),
+        embedded=sum(len(s.rows) for s in plan.values()) if vectors is not None else 0,
+        sampled=vectors is not None and pooled.all_pairs.sampled,
+        mean_cosine_ci95=interval.interval(cosine.mean) if cosine is not None else None,
     )
+
+
+def sample_similarities(
+    vectors: np.ndarray, answers: Answers, plan: list[GroupSample], threshold: float
+) -> tuple[dict[str, GroupSimilarity], IntervalParts]:
+    """Pair statistics of each planned group (by prompt_id), a sampled group's standing for all its
+    answers, and the parts of the pooled mean's confidence interval."""
+    interval = IntervalParts()
+    similarities = {}
+    for sample in plan:
+        similarity = rows_similarity(vectors, answers.text_index, answers.hosts, sample.rows, threshold)
+        if not sample.whole:
+            similarity = scaled_to_group(similarity, answers.hosts[sample.group.start : sample.group.stop])
+        interval.add(similarity.all_pairs.pairs, group_variance(vectors, sample, answers.text_index))
+        similarities[sample.group.prompt_id] = similarity
+    return similarities, interval
 
 
 @dataclass
@@ -160,24 +203,33 @@ class _Pooled:
         )
 
 
+@dataclass(frozen=True)
+class _Where:
+    """How to embed: model directory, embedding cache, backend, progress bar."""
+
+    model_path: str | None
+    cache_dir: Path | None
+    backend: str
+    progress: bool
+
+
 def _embed(
-    answers: Answers,
-    scored: list[PromptGroup],
-    model_path: str | None,
-    cache_dir: Path | None,
-    progress: bool,
-    notes: list[str],
+    answers: Answers, plan: list[GroupSample], where: _Where, notes: list[str]
 ) -> tuple[np.ndarray | None, EmbeddingInfo | None]:
-    """Vectors for every text (rows of texts outside scored groups stay zero), or (None, None) plus a note."""
+    """Vectors for every text (rows of texts outside the sample stay zero), or (None, None) plus a note."""
     try:
-        model_ref = resolve_model(model_path)
+        model_ref = resolve_model(where.model_path)
     except EmbeddingUnavailable as exc:
         notes.append(str(exc))
         return None, None
-    needed = np.unique(np.concatenate([answers.text_index[g.start : g.stop] for g in scored]))
+    needed = np.unique(np.concatenate([answers.text_index[s.rows] for s in plan]))
     try:
         embedded = embed_texts(
-            [answers.texts[i] for i in needed.tolist()], model_ref, cache_dir=cache_dir, progress=progress
+            [answers.texts[i] for i in needed.tolist()],
+            model_ref,
+            cache_dir=where.cache_dir,
+            progress=where.progress,
+            backend=where.backend,
         )
     except EmbeddingUnavailable as exc:
         notes.append(str(exc))
@@ -192,6 +244,7 @@ def _embed(
         texts=len(needed),
         embedded=embedded.embedded,
         from_cache=embedded.from_cache,
+        backend=embedded.backend,
     )
     return vectors, info
 
@@ -220,6 +273,7 @@ def _group_row(
     group_codes: np.ndarray,
     key_info: KeyInfoAccuracy,
     similarity: GroupSimilarity | None,
+    sampled_answers: int | None,
 ) -> GroupConsistency:
     scored = group.size >= 2
     return GroupConsistency(
@@ -233,6 +287,7 @@ def _group_row(
         early_vs_late=_maybe_cosine(similarity.early_late if similarity else None, answers),
         across_hosts=_maybe_cosine(similarity.across_hosts if similarity else None, answers),
         key_info=key_info,
+        sampled_answers=sampled_answers if similarity else None,
     )
 
 

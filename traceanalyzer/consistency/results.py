@@ -46,7 +46,9 @@ class GroupConsistency:
     - ``exact_match_rate``: share of answers equal to the group's most common answer;
     - ``cosine``: all pairs; ``early_vs_late``: the first third against the last third of the answers by
       ``t_send`` (n >= 3); ``across_hosts``: pairs from different hosts (None: one host or no embeddings);
-    - ``key_info``: answers checked against the prompt's ``expected`` items, and how many passed.
+    - ``key_info``: answers checked against the prompt's ``expected`` items, and how many passed;
+    - ``sampled_answers``: when the group had too many distinct answers to embed whole, the size of the
+      sample its similarity was estimated from (None: every answer was embedded).
     """
 
     prompt_id: str
@@ -59,6 +61,7 @@ class GroupConsistency:
     early_vs_late: CosineStats | None
     across_hosts: CosineStats | None
     key_info: KeyInfoAccuracy
+    sampled_answers: int | None = None
 
     def to_summary(self) -> dict[str, Any]:
         """One row of the summary's ``consistency.per_group`` table."""
@@ -77,6 +80,7 @@ class GroupConsistency:
             "across_hosts_cosine": self.across_hosts.mean if self.across_hosts else None,
             "key_info_checked": self.key_info.checked,
             "key_info_accuracy": self.key_info.accuracy,
+            "sampled_answers": self.sampled_answers,
         }
 
 
@@ -146,7 +150,8 @@ class HostAgreement:
 
 @dataclass(frozen=True)
 class EmbeddingInfo:
-    """The embedding model used and the work done: distinct ``texts``, ``embedded`` now, ``from_cache``."""
+    """The embedding model used and the work done: distinct ``texts``, ``embedded`` now, ``from_cache``;
+    ``backend``: what ran the model (``torch`` or ``onnx``)."""
 
     name: str
     path: str
@@ -154,6 +159,7 @@ class EmbeddingInfo:
     texts: int
     embedded: int
     from_cache: int
+    backend: str = "torch"
 
     def to_summary(self) -> dict[str, Any]:
         """All fields, as a dict."""
@@ -174,7 +180,13 @@ class ConsistencyResult:
     - ``drift``, ``across_hosts``: see :class:`Drift`, :class:`HostAgreement` (None when not computable);
     - ``key_info``: answers containing every ``expected`` item of their prompt, over those that have some;
     - ``per_group``: one row per prompt group, by prompt_id; ``model``: the embedding model (None without);
-    - ``notes``: one-line remarks for the user (e.g. how to install semantic similarity).
+    - ``notes``: one-line remarks for the user (e.g. how to install semantic similarity);
+    - ``embedded``: answers whose embeddings the similarity statistics were computed from (every answer of
+      the groups embedded whole, the sample of the others; 0 without embeddings);
+    - ``sampled``: whether some statistic comes from a sample (the means then estimate the full ones, the
+      minimum is the minimum over the sampled pairs);
+    - ``mean_cosine_ci95``: 95 % confidence interval ``(low, high)`` of ``mean_cosine``; the mean itself
+      twice when nothing was sampled (:mod:`traceanalyzer.consistency.sampling` states the method).
     """
 
     measurable: bool
@@ -192,6 +204,9 @@ class ConsistencyResult:
     per_group: tuple[GroupConsistency, ...]
     model: EmbeddingInfo | None
     notes: tuple[str, ...]
+    embedded: int = 0
+    sampled: bool = False
+    mean_cosine_ci95: tuple[float, float] | None = None
 
     @property
     def mean_cosine(self) -> float | None:
@@ -223,6 +238,9 @@ class ConsistencyResult:
             "scored_groups": self.scored_groups,
             "answers": self.answers,
             "scored_answers": self.scored_answers,
+            "embedded": self.embedded,
+            "sampled": self.sampled,
+            "mean_cosine_ci95": list(self.mean_cosine_ci95) if self.mean_cosine_ci95 else None,
             "pairs": self.cosine.pairs if self.cosine else None,
             "min_pair_ids": self.cosine.to_summary()["min_pair_ids"] if self.cosine else None,
             "key_info_accuracy": self.key_info.accuracy,

@@ -26,6 +26,8 @@ def consistency_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         model_path=opts.embedding_model,
         cache_dir=cache,
         progress=sys.stderr.isatty(),
+        sample=opts.consistency_sample,
+        backend=opts.embedding_backend,
     )
     if not result.measurable:
         ctx.note("consistency", f"not measured: {result.reason}")
