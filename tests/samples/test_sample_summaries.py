@@ -45,10 +45,27 @@ def sample_summary(name: str) -> dict[str, Any]:
     return plain(summary(analyze(load_capture([SAMPLES / name], cache=False), AnalysisOptions())), SAMPLES)
 
 
+def embedding_tolerant(expected: dict[str, Any]) -> dict[str, Any]:
+    """``expected`` with the floats of the ``consistency`` section compared to 1e-5 (relative): they come
+    from a neural network's float32 arithmetic, whose last bits may differ with the CPU's vector
+    instructions; every other number, the chunk-level ones first, is compared exactly."""
+
+    def approx(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: approx(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [approx(v) for v in value]
+        if isinstance(value, float):
+            return pytest.approx(value, rel=1e-5, abs=1e-9)
+        return value
+
+    return {**expected, "consistency": approx(expected.get("consistency"))}
+
+
 @pytest.mark.parametrize("name", CAPTURES)
 def test_sample_summary_is_unchanged(name: str) -> None:
     expected = json.loads((STORED / f"{name}.json").read_text(encoding="utf-8"))
-    assert sample_summary(name) == expected
+    assert sample_summary(name) == embedding_tolerant(expected)
 
 
 def test_sample_summary_from_the_cache_is_unchanged(tmp_path: Path) -> None:
@@ -58,7 +75,8 @@ def test_sample_summary_from_the_cache_is_unchanged(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES / name, copy)
     expected = json.loads((STORED / f"{name}.json").read_text(encoding="utf-8"))
     for _ in range(2):  # the first load writes the cache, the second reads it
-        assert plain(summary(analyze(load_capture([copy]), AnalysisOptions())), tmp_path) == expected
+        got = plain(summary(analyze(load_capture([copy]), AnalysisOptions())), tmp_path)
+        assert got == embedding_tolerant(expected)
 
 
 if __name__ == "__main__":
