@@ -136,7 +136,9 @@ def test_client_ttft_and_total_timeouts(tmp_path: Path) -> None:
         assert rec["status"] == 200 and truth[rec["response_id"]]["outcome"] == "client_disconnected"
     for rec in requests_of(tmp_path / "total.jsonl"):
         assert "total" in rec["error"]["message"]
-        assert 1 <= len(rec["chunks_us"]) <= 14  # chunks from 300 ms every 50 ms, cut at 1 s: output kept
+        # 20 chunks from 300 ms every 50 ms, cut at 1 s (14 by then; a busy loop may read one or two more
+        # before the deadline fires, as the t_end bound below allows): the output so far is kept
+        assert 1 <= len(rec["chunks_us"]) < 20
         # the 1 s runs from before the connection is taken and the request written (t_send): on a busy
         # machine that can be tens of milliseconds earlier; a TTFT misfire would end at 300 ms
         assert 900 <= (rec["t_end"] - rec["t_send"]) / 1e6 <= 1500
