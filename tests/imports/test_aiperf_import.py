@@ -180,3 +180,35 @@ def test_the_bundled_aiperf_sample_reproduces_aiperfs_summary(tmp_path: Path) ->
     assert parity["requests"] == {"tool": 30, "imported": 30}
     assert len(parity["metrics"]) > 100 and all(m["match"] for m in parity["metrics"])
     assert result["resources"]["gpu_util_mean"] is not None
+
+
+def test_a_multi_turn_run_keeps_its_chat_ids_as_conversations(tmp_path: Path) -> None:
+    """AIPerf's multi-turn ids become the schema's ``session_id`` (``x_correlation_id``) and ``turn``
+    (``turn_index``), and the conversations stage sees the sessions. The recorded export is turned into a
+    multi-turn one: its profiling records taken three at a time as turns 0-2 of one session."""
+    src = copy_fixture(AIPERF, tmp_path / "export")
+    path = src / "profile_export.jsonl"
+    rows = read_jsonl(path)
+    profiling = [r for r in rows if r["metadata"]["benchmark_phase"] == "profiling"]
+    for i, r in enumerate(profiling):
+        r["metadata"]["x_correlation_id"] = f"chat-{i // 3}"
+        r["metadata"]["turn_index"] = i % 3
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cli(["import", "aiperf", str(src), "--out", str(out)]) == 0
+    requests = records(out, "request")
+    by_id = {r["metadata"]["x_request_id"]: r["metadata"] for r in profiling}
+    assert len(requests) == len(profiling) == 30
+    for rec in requests:
+        md = by_id[rec["id"]]
+        assert (rec["session_id"], rec["turn"]) == (md["x_correlation_id"], md["turn_index"])
+    summary_path = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(out), "--json", str(summary_path)]) == 0
+    conversations = json.loads(summary_path.read_text(encoding="utf-8"))["conversations"]
+    assert (conversations["sessions"], conversations["turns"]) == (10, 30)
+    assert [row["turn"] for row in conversations["by_turn"]] == [0, 1, 2]
+
+
+def test_a_single_turn_run_has_no_conversations(imported: Path, summary: dict[str, Any]) -> None:
+    assert not any("session_id" in r for r in records(imported, "request"))
+    assert summary["conversations"] is None

@@ -335,6 +335,30 @@ def _server(obj: dict[str, Any], path: Path, line: int) -> Record:
     return record
 
 
+def _multi_turn(paths: list[Path]) -> bool:
+    """Whether the run sent conversations (a record with ``turn_index`` above 0)."""
+    for path in paths:
+        for _, obj in json_lines(path):
+            md = obj.get("metadata")
+            turn = md.get("turn_index") if isinstance(md, dict) else None
+            if isinstance(turn, int) and turn > 0:
+                return True
+    return False
+
+
+def _session_ids(record: Record, md: dict[str, Any]) -> None:
+    """A multi-turn run's chat ids in the schema's conversation fields: ``session_id`` is AIPerf's
+    ``x_correlation_id`` (one conversation as it was run; ``conversation_id`` names the dataset entry, which
+    several sessions can replay), ``turn`` its ``turn_index``."""
+    session = md.get("x_correlation_id") or (
+        f"{md.get('conversation_id')}#{md.get('session_num')}" if md.get("conversation_id") else None
+    )
+    turn = md.get("turn_index")
+    if session is not None and isinstance(turn, int):
+        record["session_id"] = str(session)
+        record["turn"] = turn
+
+
 def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     """Trace records of a set of AIPerf export files (one run)."""
     found = _sort(files)
@@ -368,13 +392,17 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
 
     requests = 0
     if found.records:
+        multi_turn = _multi_turn(found.records)
         for path in found.records:
             for line, obj in json_lines(path):
                 md = need(obj.get("metadata"), dict, "metadata", path, line)
                 if md.get("benchmark_phase") not in (None, "profiling"):
                     continue  # AIPerf 0.13 writes warmup records here too; its summary leaves them out
                 requests += 1
-                yield _request(obj, path, line, raw, token_source, model, api)
+                record = _request(obj, path, line, raw, token_source, model, api)
+                if multi_turn:
+                    _session_ids(record, md)
+                yield record
     else:
         ctx.notes.append("no profile_export.jsonl: requests rebuilt from the raw export alone")
         for path, line, obj in raw_records:
