@@ -60,6 +60,7 @@ def _group(data: Mapping[str, Any]) -> GroupConsistency:
         early_vs_late=_mean_only(data["early_vs_late_cosine"]),
         across_hosts=_mean_only(data["across_hosts_cosine"]),
         key_info=_key_info(data["key_info_checked"], data["key_info_accuracy"]),
+        sampled_answers=data.get("sampled_answers"),
     )
 
 
@@ -116,6 +117,9 @@ def consistency_from_summary(data: Mapping[str, Any] | None) -> ConsistencyResul
         per_group=tuple(_group(group) for group in data["per_group"]),
         model=None if model is None else EmbeddingInfo(**model),
         notes=tuple(data["notes"]),
+        embedded=data.get("embedded", 0),
+        sampled=data.get("sampled", False),
+        mean_cosine_ci95=None if data.get("mean_cosine_ci95") is None else tuple(data["mean_cosine_ci95"]),
     )
 
 

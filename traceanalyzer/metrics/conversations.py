@@ -1,7 +1,8 @@
 """Multi-turn chat sessions: latency and tokens by turn, the cost of context, the prefix cache's effect,
 session outcomes and key-information recall (summary key ``conversations``).
 
-Requests belong to a conversation when they carry ``session_id``; ``turn`` is 0-based. Over them:
+Requests belong to a conversation when they carry ``session_id``; ``turn`` is 0-based (by send order within
+the session where the records carry no turn, as traces imported from Langfuse). Over them:
 
 - by turn: requests, prompt tokens p50 (usage), cached share = sum of ``cached_tokens`` / sum of
   ``prompt_tokens`` over the turn's successful requests reporting both, TTFT p50 / p95, TPOT p50, E2E p95
@@ -64,7 +65,14 @@ def _frame(ctx: StageContext) -> pd.DataFrame:
         frame[name] = _column(table, name).to_numpy()
     for name in ("error_message", "text", "expected"):
         frame[name] = _column(table, name).to_numpy()
-    return frame[frame["session_id"].notna()]
+    conv = frame[frame["session_id"].notna()].copy()
+    turn = pd.to_numeric(conv["turn"], errors="coerce")
+    if turn.isna().any():
+        # imported production traces (Langfuse) know the chat id but not the turn: number by send order
+        order = conv.groupby("session_id")["send_s"].rank(method="first") - 1
+        conv["turn"] = turn.where(turn.notna(), order)
+        ctx.note("conversations", "turns numbered by send order within each session where records carry none")
+    return conv
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> LineFit | None:
