@@ -42,7 +42,7 @@ from recorders.http_stream.client import request_body
 from recorders.http_stream.collector import Collector
 from recorders.http_stream.driver import STOP_REQUESTS, Budget
 from recorders.http_stream.load import parse_duration, split_count
-from recorders.http_stream.prompts import BUILTIN_PREFIX, Prompt, builtin_path
+from recorders.http_stream.prompts import BUILTIN_PREFIX, Prompt, builtin_path, parse_unique_lines
 from recorders.http_stream.record import SessionInfo, classify_exchange, parse_exchange
 from traceanalyzer.errors import BadInputError, UsageError
 
@@ -175,21 +175,7 @@ def load_conversations(spec: str | None) -> list[Conversation] | None:
     if not isinstance(head, dict) or "turns" not in head:
         return None
     stem = Path(where).name.split(".")[0] or "conversation"
-    out: list[Conversation] = []
-    seen: dict[str, int] = {}
-    for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise _fail(f"not valid JSON: {exc.msg} (column {exc.colno})", where, n) from None
-        conv = _conversation(obj, where, n, stem)
-        if conv.id in seen:
-            raise _fail(f"duplicate id {conv.id!r} (first on line {seen[conv.id]})", where, n)
-        seen[conv.id] = n
-        out.append(conv)
-    return out
+    return parse_unique_lines(lines, where, lambda obj, n: _conversation(obj, where, n, stem))
 
 
 # -- think time ----------------------------------------------------------------------------------------------

@@ -21,11 +21,11 @@ import bisect
 import itertools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from traceanalyzer.errors import BadInputError, UsageError
 
@@ -123,10 +123,18 @@ def _parse_line(obj: Any, *, path: str, line: int, stem: str) -> Prompt:
     )
 
 
-def parse_prompt_lines(lines: Sequence[str], *, path: str) -> list[Prompt]:
-    """Parse prompt-file lines; a bad line raises :class:`BadInputError` naming ``path`` and the line."""
-    stem = Path(path).name.split(".")[0] or "prompt"
-    prompts: list[Prompt] = []
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_HasId)
+
+
+def parse_unique_lines(lines: Sequence[str], path: str, parse: Callable[[Any, int], _Item]) -> list[_Item]:
+    """``parse(object, line number)`` of every non-blank JSONL line; a line that is not JSON, or an ``id``
+    seen before, raises :class:`BadInputError` naming ``path`` and the line."""
+    items: list[_Item] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -135,11 +143,18 @@ def parse_prompt_lines(lines: Sequence[str], *, path: str) -> list[Prompt]:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise _fail(f"not valid JSON: {exc.msg} (column {exc.colno})", path, n) from None
-        prompt = _parse_line(obj, path=path, line=n, stem=stem)
-        if prompt.id in seen:
-            raise _fail(f"duplicate id {prompt.id!r} (first on line {seen[prompt.id]})", path, n)
-        seen[prompt.id] = n
-        prompts.append(prompt)
+        item = parse(obj, n)
+        if item.id in seen:
+            raise _fail(f"duplicate id {item.id!r} (first on line {seen[item.id]})", path, n)
+        seen[item.id] = n
+        items.append(item)
+    return items
+
+
+def parse_prompt_lines(lines: Sequence[str], *, path: str) -> list[Prompt]:
+    """Parse prompt-file lines; a bad line raises :class:`BadInputError` naming ``path`` and the line."""
+    stem = Path(path).name.split(".")[0] or "prompt"
+    prompts = parse_unique_lines(lines, path, lambda obj, n: _parse_line(obj, path=path, line=n, stem=stem))
     if not prompts:
         raise BadInputError("no prompts in the file", path=path)
     return prompts
