@@ -31,9 +31,9 @@ from traceanalyzer.schema import KIND_PARTS, RECORD_TYPES, Field, union_fields
 BAD = "__bad"
 CODE = "__code"
 FILE = "__file"
-#: Rows per Arrow batch streamed from DuckDB (with 500 chunk offsets a row, 8 million offsets: the chunk
+#: Rows per Arrow batch streamed from DuckDB (with 500 chunk offsets a row, 2 million offsets: the chunk
 #: columns of one batch are what the loader holds in memory at a time).
-BATCH_ROWS = 1 << 14
+BATCH_ROWS = 1 << 12
 
 
 def _q(name: str) -> str:

@@ -17,6 +17,8 @@ from traceanalyzer.metrics.stats import quantiles
 from traceanalyzer.model import Analysis, BreakdownRow
 
 DIMENSIONS: tuple[str, ...] = ("model", "scenario", "host", "stage")
+ROW_COLUMNS: tuple[str, ...] = ("ok", "ttft_s", "e2e_s", "tpot_s")
+"""The columns :func:`breakdown_row` reads."""
 
 
 def breakdown_row(group: pd.DataFrame) -> BreakdownRow:
@@ -42,11 +44,12 @@ def breakdown_row(group: pd.DataFrame) -> BreakdownRow:
 
 def breakdown_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     """Per model / scenario / host / stage rows (module docstring); a dimension with no value is omitted."""
-    frame = ctx.requests
+    frame = ctx.requests[list(ROW_COLUMNS)]  # the groups copy only what a row needs
     result: dict[str, dict[str, BreakdownRow]] = {}
     for dim in DIMENSIONS:
+        by = ctx.requests[dim]
         rows = {
-            str(value): breakdown_row(group) for value, group in frame.groupby(dim, observed=True, sort=True)
+            str(value): breakdown_row(group) for value, group in frame.groupby(by, observed=True, sort=True)
         }
         if rows:
             result[dim] = rows

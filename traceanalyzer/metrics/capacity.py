@@ -102,6 +102,10 @@ def _slo_held(level: dict[str, float | None], slo: SloThresholds) -> bool:
     )
 
 
+LEVEL_COLUMNS = ("w_send", "ok", "ttft_s", "tpot_s", "e2e_s", "in_flight", "stage")
+"""The request columns a load level reads."""
+
+
 def _level(
     ctx: StageContext,
     analysis: Analysis,
@@ -158,7 +162,7 @@ def _level(
 
 def load_levels(ctx: StageContext, analysis: Analysis) -> tuple[LevelKind | None, list[LoadLevel]]:
     """The load levels of the run (module docstring), in order of load."""
-    frame, n = ctx.requests, ctx.grid.n
+    frame, n = ctx.requests[list(LEVEL_COLUMNS)], ctx.grid.n
     window_stage = np.asarray([s if s is not None else "" for s in ctx.window_stage], dtype=object)
     if len(ctx.stages) >= 1 and len(frame):
         levels = [

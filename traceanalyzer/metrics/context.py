@@ -345,7 +345,8 @@ def request_frame(
             "model": _categorical(table, "model"),
             "scenario": _categorical(table, "scenario"),
             "stage": _categorical(table, "stage"),
-        }
+        },
+        copy=False,  # one block per column: no consolidating copy, and column subsets stay zero-copy
     )
 
 

@@ -57,15 +57,23 @@ def _column(table: pa.Table, name: str) -> pd.Series:
     return table.column(name).to_pandas()
 
 
+def _in_session(ctx: StageContext) -> np.ndarray:
+    """Per row of ``ctx.requests``: whether its request belongs to a conversation (has ``session_id``)."""
+    table = ctx.request_table
+    if "session_id" not in table.column_names:
+        return np.zeros(len(ctx.requests), dtype=bool)
+    valid = np.asarray(table.column("session_id").is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return valid[ctx.requests["row"].to_numpy()]
+
+
 def _frame(ctx: StageContext) -> pd.DataFrame:
     """The conversation requests: the shared per-request frame plus the conversation columns."""
-    table = ctx.request_table
-    frame = ctx.requests[["row", "send_s", "end_s", "ttft_s", "tpot_s", "e2e_s", "ok", "error_class"]].copy()
-    for name in _COLUMNS:
-        frame[name] = _column(table, name).to_numpy()
-    for name in ("error_message", "text", "expected"):
-        frame[name] = _column(table, name).to_numpy()
-    conv = frame[frame["session_id"].notna()].copy()
+    columns = ["row", "send_s", "end_s", "ttft_s", "tpot_s", "e2e_s", "ok", "error_class"]
+    conv = ctx.requests.loc[_in_session(ctx), columns].copy()
+    # only the conversation rows' strings are read (``requests.row`` indexes ``request_table``)
+    table = ctx.request_table.take(pa.array(conv["row"].to_numpy()))
+    for name in (*_COLUMNS, "error_message", "text", "expected"):
+        conv[name] = _column(table, name).to_numpy()
     turn = pd.to_numeric(conv["turn"], errors="coerce")
     if turn.isna().any():
         # imported production traces (Langfuse) know the chat id but not the turn: number by send order
@@ -282,7 +290,7 @@ def _findings(ctx: StageContext, frame: pd.DataFrame, result: ConversationsResul
 
 def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     """The ``conversations`` result and its findings (module docstring); None without conversations."""
-    if "session_id" not in ctx.request_table.column_names:
+    if not _in_session(ctx).any():
         return analysis
     frame = _frame(ctx)
     if frame.empty:

@@ -39,7 +39,7 @@ def error_classes(ctx: StageContext) -> dict[str, ErrorClassStats]:
     """Count, first / last seen, rate, statuses and first failure of every error class (module docstring)."""
     frame = ctx.requests
     total = len(frame)
-    failed = frame[~frame["ok"]]
+    failed = frame.loc[~frame["ok"], ["row", "end_s", "status", "error_class"]]
     out: dict[str, ErrorClassStats] = {}
     for cls, group in failed.groupby("error_class", observed=True):
         first_row = int(group["row"].to_numpy()[int(np.argmin(group["end_s"].to_numpy()))])
@@ -147,9 +147,10 @@ def latency_drift(ctx: StageContext) -> float | None:
     if steady.size < 4:
         return None
     quarter = max(1, steady.size // 4)
-    ok = ctx.ok
-    first = ok[ok["w_done"].isin(steady[:quarter])]["e2e_s"].to_numpy(dtype=float)
-    last = ok[ok["w_done"].isin(steady[-quarter:])]["e2e_s"].to_numpy(dtype=float)
+    w_done = ctx.ok["w_done"].to_numpy()
+    e2e = ctx.ok["e2e_s"].to_numpy(dtype=float)
+    first = e2e[np.isin(w_done, steady[:quarter])]
+    last = e2e[np.isin(w_done, steady[-quarter:])]
     early, late = quantile_or_none(first, 0.95), quantile_or_none(last, 0.95)
     if early is None or late is None or early <= 0:
         return None
@@ -160,8 +161,9 @@ def stability_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     """Error rates, per-class error statistics and variability coefficients (module docstring)."""
     frame = ctx.requests
     total = len(frame)
-    failed = int((~frame["ok"]).sum())
-    steady_requests = frame[frame["w_send"].isin(np.flatnonzero(ctx.steady))]
+    ok = frame["ok"].to_numpy(dtype=bool)
+    failed = int((~ok).sum())
+    steady_ok = ok[np.isin(frame["w_send"].to_numpy(), np.flatnonzero(ctx.steady))]
     fluctuation, mem_cv, mem_stage = gpu_memory_fluctuation(ctx)
     variability = Variability(
         e2e_cv=cv_of(analysis.latency.e2e_s),
@@ -175,7 +177,7 @@ def stability_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     )
     stability = StabilityResult(
         error_rate=failed / total if total else None,
-        error_rate_steady=(float((~steady_requests["ok"]).mean()) if len(steady_requests) else None),
+        error_rate_steady=(float((~steady_ok).mean()) if len(steady_ok) else None),
         variability=variability,
     )
     return dataclasses.replace(analysis, stability=stability, errors=error_classes(ctx))
