@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
+from traceanalyzer import progress
 from traceanalyzer.errors import UsageError
 
 if TYPE_CHECKING:
@@ -151,13 +152,15 @@ def write_outputs(
     opts = options or RenderOptions()
     plan = [item if isinstance(item, tuple) else (renderer_for_path(item), Path(item)) for item in outputs]
     written: list[Path] = []
-    for renderer, path in plan:
-        started = time.perf_counter()
-        data = renderer.render(document, opts)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        written.append(path)
-        if on_written is not None:
-            on_written(path, time.perf_counter() - started)
+    with progress.phase("rendering (files)", total=len(plan)) as advance:
+        for renderer, path in plan:
+            started = time.perf_counter()
+            data = renderer.render(document, opts)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            written.append(path)
+            advance(1)
+            if on_written is not None:
+                on_written(path, time.perf_counter() - started)
     return written

@@ -74,6 +74,16 @@ def phase(description: str, total: float | None = None) -> Iterator[Callable[[fl
             bar.remove_task(task[0])
 
 
+@contextmanager
+def shown(*, enabled: bool) -> Iterator[None]:
+    """Progress on (see :func:`configure`) for the work inside, and the display ended after it."""
+    configure(enabled=enabled)
+    try:
+        yield
+    finally:
+        stop()
+
+
 def stop() -> None:
     """End the display (the command's work is done)."""
     bar = _state["bar"]

@@ -40,11 +40,8 @@ def analyze(
     from traceanalyzer.api import analyze as run_analysis
     from traceanalyzer.console import render
 
-    progress.configure(enabled=not quiet and json_out != "-")
-    try:
+    with progress.shown(enabled=not quiet and json_out != "-"):
         result = run_analysis(settings.load(capture), settings.options_for(capture))
-    finally:
-        progress.stop()
     if json_out == "-":
         sys.stdout.write(result.to_json())
     else:

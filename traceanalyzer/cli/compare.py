@@ -66,6 +66,7 @@ alpha {Tolerance.alpha:g}.
 @click.option("--baseline-name", help="Name of the baseline in the report (default: its directory name).")
 @click.option("--candidate-name", help="Name of the candidate in the report (default: its directory name).")
 @click.option("--fail-on-regression", is_flag=True, help="Exit with code 1 when a regression is flagged.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @analysis_options
 @language_option
 def compare(
@@ -77,11 +78,13 @@ def compare(
     baseline_name: str | None,
     candidate_name: str | None,
     fail_on_regression: bool,
+    quiet: bool,
     settings: CaptureSettings,
     lang: str = "en",
 ) -> int:
     """Compare two captures: every headline metric with its delta, significance and regressions flagged."""
     from reports import plan_outputs
+    from traceanalyzer import progress
     from traceanalyzer.api import compare as compare_runs
     from traceanalyzer.api import render, run_names
     from traceanalyzer.compare import parse_tolerance
@@ -89,10 +92,12 @@ def compare(
     plan_outputs(outputs)  # fail on a bad output before the analyses run
     tolerance = parse_tolerance(tolerances)
     names = run_names(baseline, candidate, (baseline_name, candidate_name))
-    base, cand = settings.load([baseline]), settings.load([candidate])
-    comparison = compare_runs(base, cand, settings.options, tolerance=tolerance, names=names)
+    with progress.shown(enabled=not quiet):
+        base, cand = settings.load([baseline]), settings.load([candidate])
+        comparison = compare_runs(base, cand, settings.options, tolerance=tolerance, names=names)
     click.echo(verdict_line(comparison))
     for warning in comparison.warnings:
         click.echo(f"note: {warning}", err=True)
-    render(comparison, outputs, title=title, lang=lang, on_written=echo_written)
+    with progress.shown(enabled=not quiet):
+        render(comparison, outputs, title=title, lang=lang, on_written=echo_written)
     return 1 if fail_on_regression and comparison.regressions else 0

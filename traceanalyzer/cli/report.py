@@ -53,6 +53,7 @@ Examples:
     help="Link request ids to a tracing tool: a URL with {trace_id}, {client_id}, {response_id} or "
     "{session_id} in it.",
 )
+@click.option("--quiet", is_flag=True, help="No progress bar (none is shown with --json - either).")
 @analysis_options
 @language_option
 def report(
@@ -62,11 +63,13 @@ def report(
     title: str | None,
     fail_on_slo: bool,
     trace_url: str | None,
+    quiet: bool,
     settings: CaptureSettings,
     lang: str = "en",
 ) -> int:
     """Analyze a capture and render the report; the format follows each output file's extension."""
     from reports import plan_outputs
+    from traceanalyzer import progress
     from traceanalyzer.api import analyze, render
 
     if trace_url is not None:
@@ -75,8 +78,9 @@ def report(
         check_template(trace_url)
     files: list[Output] = [*outputs, *([("json", json_out)] if json_out and json_out != "-" else [])]
     plan_outputs(files)  # fail on a bad output before the analysis runs
-    result = analyze(settings.load(capture), settings.options_for(capture))
-    render(result, files, title=title, lang=lang, trace_url=trace_url, on_written=echo_written)
+    with progress.shown(enabled=not quiet and json_out != "-"):
+        result = analyze(settings.load(capture), settings.options_for(capture))
+        render(result, files, title=title, lang=lang, trace_url=trace_url, on_written=echo_written)
     if json_out == "-":
         sys.stdout.write(result.to_json())
     failed = any(s.passed is False for s in result.slo)
