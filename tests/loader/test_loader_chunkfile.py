@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,53 @@ def test_a_failed_load_leaves_no_spool_file_in_the_cache_directory(tmp_path: Pat
             load_capture([path])
         leftovers = list((path.parent / ".traceanalyzer-cache").glob(".spool-*"))
         assert leftovers == []
+
+
+def _mapped_ranges() -> list[tuple[int, int]]:
+    ranges = []
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        for line in maps:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5].endswith(".arrow"):
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                ranges.append((lo, hi))
+    return ranges
+
+
+def _in_file(column: pa.ChunkedArray) -> bool:
+    """Whether every data buffer of ``column`` lies in a mapped ``.arrow`` file (not in the heap)."""
+    ranges = _mapped_ranges()
+    buffers = [b for chunk in column.chunks for b in chunk.buffers()[1:] if b is not None and b.size]
+    return bool(buffers) and all(any(lo <= b.address < hi for lo, hi in ranges) for b in buffers)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_ids_and_texts_stay_in_the_mapped_file(tmp_path: Path, cache: bool) -> None:
+    lines = [
+        json.dumps(
+            {
+                "type": "request",
+                "v": 1,
+                "id": f"q{i}",
+                "response_id": f"r{i}",
+                "prompt_id": "p",
+                "t_send": 10**18 + i,
+                "t_end": 10**18 + i + 9,
+                "chunks_us": [1, 2],
+                "text": f"answer {i}",
+                "error": None,
+            }
+        )
+        for i in range(50)
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if cache:
+        load_capture([path])  # writes the cache entry; the second load maps it
+    requests = load_capture([path], cache=cache).requests
+    for name in ("id", "response_id", "text", "chunks_us"):
+        assert _in_file(requests.column(name)), name
+    if not cache:  # (a cache entry maps every table)
+        assert not _in_file(requests.column("t_send"))  # request-level numbers are in memory
+    assert requests.column("id").to_pylist() == [f"q{i}" for i in range(50)]
+    assert requests.column("text").to_pylist() == [f"answer {i}" for i in range(50)]

@@ -77,16 +77,17 @@ def collect_answers(requests: pa.Table) -> Answers | str:
     # only the columns used here: filtering the whole table would copy every chunk offset of the capture
     wanted = ("error_class", "text", "prompt_id", "t_send", "id", "host", "expected")
     requests = requests.select([c for c in wanted if c in requests.column_names])
+    # masks first (validity bitmaps only), so that ids and texts are copied for the rows used alone
     ok = pc.is_null(_column(requests, "error_class", pa.string()))
-    succeeded = requests.filter(ok)
-    if succeeded.num_rows == 0:
+    if not pc.any(ok).as_py():
         return NO_SUCCESS
-    with_text = succeeded.filter(pc.is_valid(_column(succeeded, "text", pa.string())))
-    if with_text.num_rows == 0:
+    with_text = pc.and_(ok, pc.is_valid(_column(requests, "text", pa.string())))
+    if not pc.any(with_text).as_py():
         return NO_TEXT
-    table = with_text.filter(pc.is_valid(_column(with_text, "prompt_id", pa.string())))
-    if table.num_rows == 0:
+    keep = pc.and_(with_text, pc.is_valid(_column(requests, "prompt_id", pa.string())))
+    if not pc.any(keep).as_py():
         return NO_PROMPT_ID
+    table = requests.filter(keep)
 
     table = pa.table(
         {

@@ -2,7 +2,8 @@
 
 Where: ``<capture dir>/.traceanalyzer-cache/<entry>/`` (for a list of files, beside the first file). One entry
 per set of files, holding each table as an uncompressed Arrow IPC file (memory-mapped on load, so a warm load
-reads only what the analysis touches), ``requests`` without its chunk columns, those in ``chunks.arrow`` (the
+reads only what the analysis touches), ``requests`` without its chunk columns and per-request strings, those
+in ``chunks.arrow`` (the
 loader's spool file, moved into the entry, in pieces of bounded size: see
 :mod:`~traceanalyzer.loader.chunkfile`), and ``manifest.json`` with the inventory, the order of the chunk
 pieces and the stamp it is valid for:
@@ -44,7 +45,7 @@ from traceanalyzer.loader.files import CACHE_DIR_NAME, TraceFile
 from traceanalyzer.schema import TABLE_SCHEMAS
 
 #: Bump when the loader's output for the same input changes.
-LOADER_VERSION = 2
+LOADER_VERSION = 3
 
 log = logging.getLogger("traceanalyzer.loader")
 

@@ -1,12 +1,13 @@
 """Chunk offsets on disk: the big part of a capture, written once and memory-mapped, never held in the heap.
 
 A soak capture holds billions of chunk offsets (``chunks_us``, ``chunk_tokens``) against millions of request
-rows. While the loader reads, each batch of request rows hands its two chunk columns to a
+rows. While the loader reads, each batch of request rows hands its two chunk columns, and the per-request
+strings few stages read (:data:`STRING_COLUMNS`: ids, answer texts, error messages), to a
 :class:`ChunkSpool`, which appends them to an Arrow IPC file (one record batch per piece, in reading order)
 and keeps only a piece number with the request-level columns. At the end the file is memory-mapped and the
-loader attaches the pieces, zero-copy, as the ``chunks_us`` / ``chunk_tokens`` columns of
-``Capture.requests``: the table has every column of the loader contract, but the chunk offsets are pages of
-a file that are read only when something touches them.
+loader attaches the pieces, zero-copy, as those columns of ``Capture.requests``: the table has every column
+of the loader contract, but the chunk offsets and the strings are pages of a file that are read only when
+something touches them.
 
 Code that walks every offset (the chunk pass, the last chunk of each request) calls :func:`release` on each
 batch when done with it: the pages of that batch are dropped from the process (``madvise(MADV_DONTNEED)``;
@@ -30,10 +31,15 @@ import pyarrow as pa
 from traceanalyzer.schema import TABLE_SCHEMAS
 
 CHUNK_COLUMNS = ("chunks_us", "chunk_tokens")
+"""The chunk columns of ``requests``: what the chunk pass reads, batch by batch."""
+STRING_COLUMNS = ("id", "response_id", "prompt_id", "text", "expected", "error_message")
+"""Per-request strings that the analysis reads for a few rows (a failure's id and message) or only where a
+capture has them (answer texts): kept on disk too, paged in where read."""
+MAPPED_COLUMNS = CHUNK_COLUMNS + STRING_COLUMNS
 """The columns of ``requests`` kept on disk."""
-CHUNK_SCHEMA = pa.schema([TABLE_SCHEMAS["requests"].field(name) for name in CHUNK_COLUMNS])
-REQUEST_LEVEL_SCHEMA = pa.schema([f for f in TABLE_SCHEMAS["requests"] if f.name not in CHUNK_COLUMNS])
-"""``requests`` less the chunk columns: what the loader keeps in memory."""
+CHUNK_SCHEMA = pa.schema([TABLE_SCHEMAS["requests"].field(name) for name in MAPPED_COLUMNS])
+REQUEST_LEVEL_SCHEMA = pa.schema([f for f in TABLE_SCHEMAS["requests"] if f.name not in MAPPED_COLUMNS])
+"""``requests`` less the mapped columns: what the loader keeps in memory."""
 
 _PAGE = mmap.PAGESIZE
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
@@ -41,7 +47,7 @@ _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def request_level(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A ``requests`` batch without its chunk columns."""
+    """A ``requests`` batch without its mapped columns."""
     return batch.select(REQUEST_LEVEL_SCHEMA.names)
 
 
@@ -80,7 +86,7 @@ class ChunkSpool:
 
     def add(self, batch: pa.RecordBatch) -> int:
         """Write the chunk columns of a ``requests`` batch; the piece number to attach them by."""
-        chunks = pa.RecordBatch.from_arrays([batch.column(n) for n in CHUNK_COLUMNS], schema=CHUNK_SCHEMA)
+        chunks = pa.RecordBatch.from_arrays([batch.column(n) for n in MAPPED_COLUMNS], schema=CHUNK_SCHEMA)
         with self._lock:
             self._writer.write_batch(chunks)
             self.pieces += 1
@@ -124,7 +130,7 @@ class ChunkFile:
             _mapped.append((buffer.address, size, weakref.ref(self._mm)))
 
     def columns(self, order: Sequence[int]) -> list[pa.ChunkedArray]:
-        """``chunks_us`` and ``chunk_tokens`` of the pieces in ``order``, as table columns (zero-copy)."""
+        """The :data:`MAPPED_COLUMNS` of the pieces in ``order``, as table columns (zero-copy)."""
         batches = [self._reader.get_batch(i) for i in order]
         return [
             pa.chunked_array([b.column(k) for b in batches], type=field.type)
@@ -145,8 +151,8 @@ def write_chunk_file(path: Path, requests: pa.Table) -> tuple[int, ...]:
 
 
 def attach(request_level_table: pa.Table, chunks: Sequence[pa.ChunkedArray]) -> pa.Table:
-    """The full ``requests`` table: request-level columns plus the chunk columns, in schema order."""
-    by_name = dict(zip(CHUNK_COLUMNS, chunks, strict=True))
+    """The full ``requests`` table: request-level columns plus the mapped columns, in schema order."""
+    by_name = dict(zip(MAPPED_COLUMNS, chunks, strict=True))
     columns = [
         by_name[name] if name in by_name else request_level_table.column(name)
         for name in TABLE_SCHEMAS["requests"].names

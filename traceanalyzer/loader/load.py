@@ -17,7 +17,7 @@ from traceanalyzer.errors import BadInputError
 from traceanalyzer.loader import cache as capture_cache
 from traceanalyzer.loader.capture import Capture, FileInventory, Inventory
 from traceanalyzer.loader.careful import TRUNCATED
-from traceanalyzer.loader.chunkfile import REQUEST_LEVEL_SCHEMA, ChunkSpool, SpooledChunks, attach
+from traceanalyzer.loader.chunkfile import REQUEST_LEVEL_SCHEMA, ChunkSpool, SpooledChunks, attach, release
 from traceanalyzer.loader.files import TraceFile, discover
 from traceanalyzer.loader.read import read_files
 from traceanalyzer.schema import RECORD_TYPES, TABLE_SCHEMAS
@@ -45,8 +45,9 @@ def load_capture(
     (``t``, ``t_*``) of that host's records. ``cache`` keeps the parsed tables beside the capture (see
     :mod:`traceanalyzer.loader.cache`); a second load of unchanged files skips parsing.
 
-    The chunk columns of ``requests`` (``chunks_us``, ``chunk_tokens``) are memory-mapped from a file (the
-    cache entry's, else a temporary one), never all in memory (:mod:`traceanalyzer.loader.chunkfile`).
+    The chunk columns of ``requests`` (``chunks_us``, ``chunk_tokens``) and its per-request strings (ids,
+    text, error messages) are memory-mapped from a file (the cache entry's, else a temporary one), never all
+    in memory (:mod:`traceanalyzer.loader.chunkfile`).
     """
     given: list[PathArg] = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files = discover(given)
@@ -107,7 +108,8 @@ def _parse(
         request_level = pa.Table.from_batches(batches.pop("requests"), schema=REQUEST_LEVEL_SCHEMA)
         tables["requests"] = attach(request_level, chunk_file.columns(pieces))
         tables = {name: tables[name] for name in TABLE_SCHEMAS}
-        duplicates, dup_warnings = duplicate_request_ids(con, request_level)
+        duplicates, dup_warnings = duplicate_request_ids(con, tables["requests"])
+        release(tables["requests"].column("id"))  # read once here; its pages need not stay
 
     if not any(tables[rt.table].num_rows for rt in RECORD_TYPES.values() if rt.name != "meta"):
         if kept is not None:

@@ -100,6 +100,10 @@ class WindowGrid:
         return cls(t0_ns=t0_ns, window_s=window_s, duration_s=duration_s, start_s=start, length_s=length)
 
 
+OK_COLUMNS = ("row", "send_s", "w_done", "ttft_s", "tpot_s", "e2e_s", "output_tokens")
+"""The columns of :attr:`StageContext.ok`: what the stages read of the successful requests."""
+
+
 @dataclass
 class StageContext:
     """Inputs shared by the stages (see the module docstring). Built by :func:`prepare`."""
@@ -133,8 +137,8 @@ class StageContext:
 
     @functools.cached_property
     def ok(self) -> pd.DataFrame:
-        """The successful requests (rows of ``requests``); computed once."""
-        return self.requests[self.requests["ok"]]
+        """The successful requests (rows of ``requests``, columns :data:`OK_COLUMNS`); computed once."""
+        return self.requests.loc[self.requests["ok"].to_numpy(dtype=bool), list(OK_COLUMNS)]
 
     def duck(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with ``request_table`` registered as the view ``requests`` (zero copy)."""
