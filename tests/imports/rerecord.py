@@ -296,7 +296,13 @@ def record_llmperf(venv: Path, tokenizer: Path) -> Path:
             "--results-dir", str(out),
         ]  # fmt: skip
         subprocess.run(
-            command, check=True, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600
+            command,
+            check=True,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=600,
         )
         files = sorted(p.name for p in out.glob("*.json"))
         shutil.rmtree(target, ignore_errors=True)
@@ -310,20 +316,20 @@ def record_llmperf(venv: Path, tokenizer: Path) -> Path:
         f"llmperf {version}",
         shown,
         files,
-        "\nllmperf (ray-project/llmperf, last commit `f1d6bed4`, 2024-12-09) is not on PyPI: its source "
-        "(`git archive` of that commit) was installed with `pip install --no-deps --ignore-requires-python -e "
-        "SRC` (it declares Python < 3.11) into a virtual environment with `ray[default]` 2.55.1, `pandas` "
-        "3.1.1, `transformers` 4.57.6, `requests`, `tqdm`, `pydantic` 1.10.27 and `boto3`. The environment "
-        "of the command: `OPENAI_API_BASE=http://127.0.0.1:PORT/v1 OPENAI_API_KEY=dummy HF_HUB_OFFLINE=1 "
-        "HF_HOME=HF`.\n\n"
+        "\nllmperf (ray-project/llmperf, last commit `f1d6bed4`, 2024-12-09) is not on PyPI: its "
+        "source (`git archive` of that commit) was installed with `pip install --no-deps "
+        "--ignore-requires-python -e SRC` (it declares Python < 3.11) into a virtual environment with "
+        "`ray[default]` 2.55.1, `pandas` 3.1.1, `transformers` 4.57.6, `requests`, `tqdm`, `pydantic` "
+        "1.10.27 and `boto3`. The environment of the command: `OPENAI_API_BASE=http://127.0.0.1:PORT/v1 "
+        "OPENAI_API_KEY=dummy HF_HUB_OFFLINE=1 HF_HOME=HF`.\n\n"
         "llmperf loads the tokenizer `hf-internal-testing/llama-tokenizer` from the Hub by name (in "
-        "`token_benchmark_ray.py` and `llmperf/utils.py`); with no network here, its code is left as it is "
-        "and the name resolves offline: `HF` is a HuggingFace cache whose "
-        "`hub/models--hf-internal-testing--llama-tokenizer/snapshots/local/` holds the files of the local "
-        "tokenizer directory (the all-MiniLM-L6-v2 WordPiece tokenizer) and whose `refs/main` says `local`. "
-        "`LlamaTokenizerFast` loads that `tokenizer.json` and adds its BOS token `<s>`, so, as with the "
-        "Llama tokenizer, every count includes one BOS token; token counts are this tokenizer's, not "
-        "Llama's.\n\n"
+        "`token_benchmark_ray.py` and `llmperf/utils.py`); with no network here, its code is left as it "
+        "is and the name resolves offline: `HF` is a HuggingFace cache whose "
+        "`hub/models--hf-internal-testing--llama-tokenizer/snapshots/local/` holds the files of the "
+        "local tokenizer directory (the all-MiniLM-L6-v2 WordPiece tokenizer) and whose `refs/main` says "
+        "`local`. `LlamaTokenizerFast` loads that `tokenizer.json` and adds its BOS token `<s>`, so, as "
+        "with the Llama tokenizer, every count includes one BOS token; token counts are this "
+        "tokenizer's, not Llama's.\n\n"
         "llmperf stores durations only (`time.monotonic()`), no send or end times; the summary's "
         "`timestamp` is the epoch second just after the test. Its threads stop at their first failed "
         "request: the OpenAI client leaves `end_to_end_latency_s` 0 for a failure and "

@@ -142,7 +142,9 @@ def test_detection_claims_llmperfs_files_only() -> None:
     assert "llmperf" not in claims(expand([EVALSCOPE]))  # benchmark_summary.json is EvalScope's
 
 
-def test_a_truncated_file_stops_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_file_stops_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = copy_fixture(LLMPERF, tmp_path / "results")
     path = src / RESPONSES_FILE.name
     text = path.read_text(encoding="utf-8")
@@ -153,7 +155,9 @@ def test_a_truncated_file_stops_with_file_and_line(tmp_path: Path, capsys: pytes
     assert not list((tmp_path / "out").glob("*.jsonl"))  # nothing half-written
 
 
-def test_a_foreign_array_names_the_entry_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_foreign_array_names_the_entry_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "results"
     src.mkdir()
     path = src / "run_individual_responses.json"

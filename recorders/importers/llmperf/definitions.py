@@ -1,6 +1,7 @@
 """llmperf's own metric definitions, recomputed from imported requests (parity with its summary).
 
-From llmperf at commit ``f1d6bed4`` (``token_benchmark_ray.py``, ``ray_clients/openai_chat_completions_client.py``):
+From llmperf at commit ``f1d6bed4`` (``token_benchmark_ray.py``,
+``ray_clients/openai_chat_completions_client.py``):
 
 - per request: ``ttft_s`` = first chunk with non-empty ``delta.content`` - start (0 when none came);
   ``end_to_end_latency_s`` = stream closed ([DONE] read) - start; ``inter_token_latency_s`` = (TTFT + the gaps
@@ -87,7 +88,9 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
         per_request_tps = out_tok / e2e
     ours = reqs.ours
     our_e2e = ours["e2e_s"].to_numpy(float)[ok]
-    yield from _distribution("inter_token_latency_s", _peer_itl(peer, reqs)[ok], ours["tpot_s"].to_numpy(float)[ok])
+    yield from _distribution(
+        "inter_token_latency_s", _peer_itl(peer, reqs)[ok], ours["tpot_s"].to_numpy(float)[ok]
+    )
     yield from _distribution("ttft_s", ttft[ok], ours["ttft_s"].to_numpy(float)[ok])
     yield from _distribution("end_to_end_latency_s", e2e[ok], our_e2e)
     yield from _distribution(

@@ -70,7 +70,12 @@ def _entry(entry: Any, index: int, path: Path) -> dict[str, Any]:
     code = entry.get("error_code")
     if code is not None:
         need(code, (int, str), f"{where}.error_code", path)
-    for key in ("ttft_s", "end_to_end_latency_s", "inter_token_latency_s", "request_output_throughput_token_per_s"):
+    for key in (
+        "ttft_s",
+        "end_to_end_latency_s",
+        "inter_token_latency_s",
+        "request_output_throughput_token_per_s",
+    ):
         need(entry.get(key), (int, float), f"{where}.{key}", path)
     for key in ("number_input_tokens", "number_output_tokens"):
         need(entry.get(key), int, f"{where}.{key}", path)
@@ -104,9 +109,7 @@ def closed_loop(busy_ns: list[int], threads: int) -> list[int]:
     return sends
 
 
-def _request(
-    entry: Mapping[str, Any], index: int, path: Path, t_send: int, model: str | None
-) -> Record:
+def _request(entry: Mapping[str, Any], index: int, path: Path, t_send: int, model: str | None) -> Record:
     code = entry.get("error_code")
     status = _status(code)
     ttft_ns = round(float(entry["ttft_s"]) * 1e9)
