@@ -332,9 +332,9 @@ def record_llmperf(venv: Path, tokenizer: Path) -> Path:
         "tokenizer's, not Llama's.\n\n"
         "llmperf stores durations only (`time.monotonic()`), no send or end times; the summary's "
         "`timestamp` is the epoch second just after the test. Its threads stop at their first failed "
-        "request: the OpenAI client leaves `end_to_end_latency_s` 0 for a failure and "
-        "`token_benchmark_ray.py` divides by it (`ZeroDivisionError` in the thread), so the 400s the "
-        "simulated server returned are in neither file and the run ended before "
+        "request: for a failure the OpenAI client returns 0 SSE lines received (and an E2E of 0), and "
+        "`token_benchmark_ray.py` divides the ITL by that count (`ZeroDivisionError` in the thread), so "
+        "the requests the simulated server failed (4xx) are in neither file and the run ended before "
         "`--max-num-completed-requests` once every thread had stopped.\n",
     )
     return target
