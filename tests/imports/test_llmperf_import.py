@@ -176,7 +176,7 @@ def test_two_runs_in_one_directory_are_refused(tmp_path: Path, capsys: pytest.Ca
     assert "2 llmperf runs (" in capsys.readouterr().err
 
 
-def test_analyze_takes_the_results_directory_directly(tmp_path: Path) -> None:
+def test_analyze_and_report_take_the_results_directory_directly(tmp_path: Path) -> None:
     src = copy_fixture(LLMPERF, tmp_path / "results")
     out = tmp_path / "summary.json"
     assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
@@ -185,3 +185,6 @@ def test_analyze_takes_the_results_directory_directly(tmp_path: Path) -> None:
     assert result["requests"] == {"total": 17, "ok": 17, "failed": 0}
     paths = [f["path"] for f in result["inventory"]["files"]]
     assert paths and all("/.traceanalyzer-cache/imports/llmperf-" in p for p in paths)
+    assert run_cli(["report", str(src), "-o", str(tmp_path / "report.html")]) == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Parity with llmperf" in html and "results_inter_token_latency_s" in html
