@@ -137,6 +137,12 @@ def test_the_responses_file_alone_is_detected_and_imported_without_parity(
     assert not records(tmp_path / "out", "totals")
 
 
+def test_the_summary_alone_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["import", str(SUMMARY_FILE), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {SUMMARY_FILE}: an llmperf results directory without *_individual")
+
+
 def test_detection_claims_llmperfs_files_only() -> None:
     assert claims(expand([LLMPERF])) == {"llmperf": sorted([RESPONSES_FILE, SUMMARY_FILE])}
     assert "llmperf" not in claims(expand([EVALSCOPE]))  # benchmark_summary.json is EvalScope's
