@@ -8,6 +8,7 @@ directory is passed (``--tokenizer DIR``, e.g. the all-MiniLM-L6-v2 one the cons
 
     python tests/imports/rerecord.py aiperf --venv /work/tmp-venvs/aiperf --tokenizer /work/tmp-venvs/tok
     python tests/imports/rerecord.py guidellm --venv /work/tmp-venvs/guidellm --tokenizer /work/tmp-venvs/tok
+    python tests/imports/rerecord.py llmperf --venv /work/tmp-venvs/llmperf --tokenizer /work/tmp-venvs/tok
 
 DCGM-style GPU samples come from the simulated server's ``/metrics/dcgm``, which a small local proxy serves
 as ``/metrics`` (AIPerf appends ``/metrics`` to telemetry URLs).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -245,11 +247,104 @@ def record_evalscope(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+LLMPERF_TOKENIZER_REPO = "hf-internal-testing/llama-tokenizer"
+
+
+def llmperf_tokenizer_cache(tokenizer: Path, hf_home: Path) -> None:
+    """Lay ``tokenizer`` out in a HuggingFace cache under the repo id llmperf hard-codes, so that
+    ``LlamaTokenizerFast.from_pretrained(LLMPERF_TOKENIZER_REPO)`` finds it offline (``HF_HUB_OFFLINE=1``)."""
+    repo = hf_home / "hub" / f"models--{LLMPERF_TOKENIZER_REPO.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "local"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("local", encoding="utf-8")
+    for item in tokenizer.iterdir():
+        if item.is_file() and item.name != "config.json":
+            shutil.copy(item, snapshot / item.name)
+
+
+def record_llmperf(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "llmperf")
+    target = FIXTURES / f"llmperf-{version}"
+    python = str(venv / "bin" / "python")
+    # llmperf is not on PyPI: its source tree (pip install -e) holds the benchmark script.
+    found = subprocess.run(
+        [python, "-c", "import llmperf, pathlib; print(pathlib.Path(llmperf.__file__).resolve().parents[2])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    script = Path(found.stdout.strip()) / "token_benchmark_ray.py"
+    if not script.is_file():
+        raise SystemExit(f"{script} not found: install llmperf's source tree with pip install -e")
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results"
+        hf_home = Path(tmp) / "hf"
+        llmperf_tokenizer_cache(tokenizer, hf_home)
+        env = {
+            **os.environ,
+            "HF_HOME": str(hf_home),
+            "HF_HUB_OFFLINE": "1",
+            "OPENAI_API_BASE": sim.base_url,
+            "OPENAI_API_KEY": "dummy",
+        }
+        command = [
+            python, str(script), "--model", sim.model, "--llm-api", "openai",
+            "--mean-input-tokens", "100", "--stddev-input-tokens", "10",
+            "--mean-output-tokens", "24", "--stddev-output-tokens", "4",
+            "--max-num-completed-requests", "30", "--num-concurrent-requests", "3", "--timeout", "120",
+            "--results-dir", str(out),
+        ]  # fmt: skip
+        subprocess.run(
+            command,
+            check=True,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=600,
+        )
+        files = sorted(p.name for p in out.glob("*.json"))
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in files:
+            shutil.copy(out / name, target / name)
+    shown = ["python", "token_benchmark_ray.py", *command[2:]]
+    shown = [c.replace(str(out), "results") for c in shown]
+    write_readme(
+        target,
+        f"llmperf {version}",
+        shown,
+        files,
+        "\nllmperf (ray-project/llmperf, last commit `f1d6bed4`, 2024-12-09) is not on PyPI: its "
+        "source (`git archive` of that commit) was installed with `pip install --no-deps "
+        "--ignore-requires-python -e SRC` (it declares Python < 3.11) into a virtual environment with "
+        "`ray[default]` 2.55.1, `pandas` 3.1.1, `transformers` 4.57.6, `requests`, `tqdm`, `pydantic` "
+        "1.10.27 and `boto3`. The environment of the command: `OPENAI_API_BASE=http://127.0.0.1:PORT/v1 "
+        "OPENAI_API_KEY=dummy HF_HUB_OFFLINE=1 HF_HOME=HF`.\n\n"
+        "llmperf loads the tokenizer `hf-internal-testing/llama-tokenizer` from the Hub by name (in "
+        "`token_benchmark_ray.py` and `llmperf/utils.py`); with no network here, its code is left as it "
+        "is and the name resolves offline: `HF` is a HuggingFace cache whose "
+        "`hub/models--hf-internal-testing--llama-tokenizer/snapshots/local/` holds the files of the "
+        "local tokenizer directory (the all-MiniLM-L6-v2 WordPiece tokenizer) and whose `refs/main` says "
+        "`local`. `LlamaTokenizerFast` loads that `tokenizer.json` and adds its BOS token `<s>`, so, as "
+        "with the Llama tokenizer, every count includes one BOS token; token counts are this "
+        "tokenizer's, not Llama's.\n\n"
+        "llmperf stores durations only (`time.monotonic()`), no send or end times; the summary's "
+        "`timestamp` is the epoch second just after the test. Its threads stop at their first failed "
+        "request: for a failure the OpenAI client returns 0 SSE lines received (and an E2E of 0), and "
+        "`token_benchmark_ray.py` divides the ITL by that count (`ZeroDivisionError` in the thread), so "
+        "the requests the simulated server failed (4xx) are in neither file and the run ended before "
+        "`--max-num-completed-requests` once every thread had stopped.\n",
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope"])
+    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope", "llmperf"])
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
     parser.add_argument(
         "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
@@ -260,6 +355,7 @@ def main() -> None:
         "guidellm": record_guidellm,
         "inference-perf": record_inference_perf,
         "evalscope": record_evalscope,
+        "llmperf": record_llmperf,
     }
     target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")

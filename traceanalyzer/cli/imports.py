@@ -19,7 +19,8 @@ Example:
 """,
 )
 def import_group() -> None:
-    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope) as traces.
+    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope, llmperf) as
+    traces.
 
     Name the tool, or give the paths alone and the tool is detected from the files.
     """
