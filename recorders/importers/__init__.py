@@ -30,6 +30,7 @@ SOURCES: dict[str, str] = {
     "guidellm": "recorders.importers.guidellm",
     "inference-perf": "recorders.importers.inference_perf",
     "evalscope": "recorders.importers.evalscope",
+    "sglang": "recorders.importers.sglang",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).
