@@ -182,15 +182,19 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
     )
     several = len(runs) > 1
     for k, (run, anchor) in enumerate(zip(runs, anchors, strict=True)):
-        arguments = {key: run.data.get(key) for key in ARGUMENT_KEYS if key in run.data}
+        arguments = {key: _json_safe(run.data.get(key)) for key in ARGUMENT_KEYS if key in run.data}
         ctx.config.setdefault("runs", []).append(arguments)
         yield from _run_records(run, k, anchor, f"r{k}" if several else None, ctx)
 
 
+def _json_safe(value: Any) -> Any:
+    """``request_rate`` is ``Infinity`` for a burst (Python's JSON); a trace's meta line is strict JSON."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _label(run: _Run, k: int) -> str:
-    rate = run.data.get("request_rate")
-    shown = "inf" if isinstance(rate, float) and math.isinf(rate) else rate
-    return f"run {k}: rate {shown}, concurrency {run.data.get('max_concurrency')}"
+    rate = _json_safe(run.data.get("request_rate"))
+    return f"run {k}: rate {rate}, concurrency {run.data.get('max_concurrency')}"
 
 
 def _run_records(run: _Run, k: int, anchor: int, stage: str | None, ctx: ImportContext) -> Iterator[Record]:
