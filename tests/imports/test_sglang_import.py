@@ -168,3 +168,29 @@ def test_analyze_takes_the_export_directly(tmp_path: Path) -> None:
     assert all(m["match"] for tool in result["parity"].values() for m in tool["metrics"])
     paths = [f["path"] for f in result["inventory"]["files"]]
     assert paths and all("/.traceanalyzer-cache/imports/sglang-" in p for p in paths)
+
+
+def test_a_single_run_file_has_no_stages(tmp_path: Path) -> None:
+    path = tmp_path / "sglang-oai-chat_1206_16_100_24.jsonl"
+    path.write_text(RESULTS.read_text(encoding="utf-8").splitlines()[1] + "\n", encoding="utf-8")
+    out = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(path), "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert list(result["parity"]) == ["sglang"] and "label" not in result["parity"]["sglang"]
+    assert result["requests"] == {"total": 16, "ok": 16, "failed": 0}
+    assert all(m["match"] for m in result["parity"]["sglang"]["metrics"])
+
+
+def test_a_success_without_text_gets_no_invented_chunk(tmp_path: Path) -> None:
+    run = json.loads(json.dumps(RUNS[1]))
+    run["ttfts"][0], run["itls"][0], run["generated_texts"][0] = (
+        0.0,
+        [],
+        "",
+    )  # the tool's values when no text came
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(run) + "\n", encoding="utf-8")
+    assert run_cli(["import", str(path), "--out", str(tmp_path / "out"), "--start", "1796572800"]) == 0
+    first = records(tmp_path / "out", "request")[0]
+    assert first["error"] is None and first["t_first"] is None and first["chunks_us"] == []
+    assert first["t_end"] == first["t_send"]

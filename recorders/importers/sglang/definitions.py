@@ -3,7 +3,8 @@
 From SGLang 0.5.23 (``sglang/benchmark/serving.py``: ``async_request_openai_chat_completions``,
 ``async_request_openai_completions``, ``calculate_metrics``, ``benchmark``):
 
-- a request succeeded when its ``errors`` entry is empty; only successes feed the statistics and totals;
+- a request succeeded when its ``errors`` entry is empty; only successes feed the statistics and totals (a
+  success without text keeps TTFT 0.0 and counts so);
 - TTFT = first chunk with non-empty text (``reasoning_content`` counts, empty role and usage-only chunks do
   not) - send; ITL = gaps between those chunks, pooled over requests; E2E latency = the last SSE line
   (``[DONE]`` included) - send; TPOT = (E2E - TTFT) / (``output_len`` - 1) for ``output_len`` > 1;
@@ -83,7 +84,8 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     """Every number of one bench_serving result line this import can rebuild, with ours."""
     ok = reqs.ok
     send = reqs.ns("t_send")
-    ttft = (reqs.ns("t_first")[ok] - send[ok]) / 1e9
+    # a success without a text chunk keeps the tool's initial TTFT of 0.0, and SGLang counts it
+    ttft = np.nan_to_num((reqs.ns("t_first")[ok] - send[ok]) / 1e9, nan=0.0)
     gaps = reqs.chunk_gaps_ns(ok) / 1e9
     ours = reqs.ours
     yield from _latency_rows("ttft", ttft, ours["ttft_s"].to_numpy(float)[ok])

@@ -132,8 +132,9 @@ class _Run:
         return self.errors[i] == ""
 
     def chunk_offsets_s(self, i: int) -> list[float]:
-        """Text chunk times after the send (s): the first at TTFT, the others ITL gaps later."""
-        if not self.ok(i):
+        """Text chunk times after the send (s): the first at TTFT, the others ITL gaps later; none for a
+        failure or a success without text (its TTFT stays 0.0 in the tool)."""
+        if not self.ok(i) or (self.ttfts[i] == 0.0 and not self.itls[i]):
             return []
         at = self.ttfts[i]
         out = [at]
