@@ -305,9 +305,9 @@ def record_sglang(venv: Path, tokenizer: Path) -> Path:
         "and the local CPU `torch==2.13.0`. `sglang.benchmark.serving` imports one constant "
         "(`FAKE_BOOTSTRAP_HOST`) from `sglang.srt.disaggregation.utils`, whose imports pull the server "
         "runtime (torchvision's CUDA operators, not installable here); `rerecord.py` runs the tool through a "
-        "launcher that provides that constant with SGLang's value, so `python -m sglang.bench_serving` above "
-        "is what ran, with the tool's request functions, metrics and writer unchanged. `--dataset-name "
-        "random-ids` draws random token ids (`random` would download ShareGPT). bench_serving writes no "
+        "launcher that provides that constant with SGLang's value and then runs "
+        "`python -m sglang.bench_serving` with the arguments above: the tool's request functions, metrics "
+        "and writer run unchanged. `--dataset-name random-ids` draws random token ids (`random` would download ShareGPT). bench_serving writes no "
         "version of its own and no clock times: the version is in this directory's name, and its times are "
         "`time.perf_counter` durations.\n",
     )

@@ -144,6 +144,7 @@ def test_a_truncated_file_stops_with_file_and_line(
         ),
         (lambda run: run["ttfts"].__setitem__(3, "soon"), "field 'ttfts[3]' must be int or float, got str"),
         (lambda run: run["itls"].pop(), "field 'itls' has 29 entries, input_lens 30"),
+        (lambda run: run["output_lens"].__setitem__(0, 2.5), "field 'output_lens[0]' must be int, got float"),
         (lambda run: run.__setitem__("duration", None), "field 'duration' must be int or float, got nothing"),
     ],
 )

@@ -121,6 +121,9 @@ class _Run:
             ]
             for i, gaps in enumerate(data["itls"])
         ]
+        for key in ("input_lens", "output_lens"):
+            for i, value in enumerate(data[key]):
+                need(value, int, f"{key}[{i}]", path, line)
         texts = data.get("generated_texts")
         self.texts: list[Any] = texts if isinstance(texts, list) and len(texts) == n else [None] * n
 
