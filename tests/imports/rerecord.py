@@ -308,8 +308,8 @@ def record_sglang(venv: Path, tokenizer: Path) -> Path:
         "launcher that provides that constant with SGLang's value and then runs "
         "`python -m sglang.bench_serving` with the arguments above: the tool's request functions, metrics "
         "and writer run unchanged. `--dataset-name random-ids` draws random token ids (`random` would "
-        "download ShareGPT). bench_serving writes no version of its own and no clock times: the version is in this directory's name, and its times are "
-        "`time.perf_counter` durations.\n",
+        "download ShareGPT). bench_serving writes no version of its own and no clock times: the version is "
+        "in this directory's name, and its times are `time.perf_counter` durations.\n",
     )
     return target
 
