@@ -195,3 +195,21 @@ def test_a_success_without_text_gets_no_invented_chunk(tmp_path: Path) -> None:
     first = records(tmp_path / "out", "request")[0]
     assert first["error"] is None and first["t_first"] is None and first["chunks_us"] == []
     assert first["t_end"] == first["t_send"]
+
+
+def test_exceptions_keep_their_chunks_and_class(tmp_path: Path) -> None:
+    run = json.loads(json.dumps(RUNS[1]))
+    # what bench_serving leaves when aiohttp raises: a traceback, the chunks that came before it, no tokens
+    run["errors"][0] = (
+        "Traceback (most recent call last):\naiohttp.ClientPayloadError: Response payload is not completed"
+    )
+    run["errors"][1] = "Traceback (most recent call last):\nTimeoutError"
+    run["ttfts"][1], run["itls"][1] = 0.0, []
+    run["output_lens"][0] = run["output_lens"][1] = 0
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(run) + "\n", encoding="utf-8")
+    assert run_cli(["import", str(path), "--out", str(tmp_path / "out"), "--start", "1796572800"]) == 0
+    broken, timed_out = records(tmp_path / "out", "request")[:2]
+    assert broken["error"]["class"] == "stream_broken" and broken["status"] is None
+    assert len(broken["chunks_us"]) == len(run["itls"][0]) + 1 and broken["output_tokens"] is None
+    assert timed_out["error"]["class"] == "timeout" and timed_out["chunks_us"] == []

@@ -135,9 +135,9 @@ class _Run:
         return self.errors[i] == ""
 
     def chunk_offsets_s(self, i: int) -> list[float]:
-        """Text chunk times after the send (s): the first at TTFT, the others ITL gaps later; none for a
-        failure or a success without text (its TTFT stays 0.0 in the tool)."""
-        if not self.ok(i) or (self.ttfts[i] == 0.0 and not self.itls[i]):
+        """Text chunk times after the send (s): the first at TTFT, the others ITL gaps later (a stream
+        broken by an exception keeps those that came); none without text (TTFT stays 0.0 in the tool)."""
+        if self.ttfts[i] == 0.0 and not self.itls[i]:
             return []
         at = self.ttfts[i]
         out = [at]
@@ -210,16 +210,14 @@ def _run_records(run: _Run, k: int, anchor: int, stage: str | None, ctx: ImportC
     for i in range(run.n):
         t_send = anchor + round(sends[i] * 1e9)
         ok = run.ok(i)
+        offsets = chunks[i]
         error = None
         status: int | None = 200
         if not ok:
+            # a traceback: no status; its text tells a timeout or a refused connection (``classify``)
             status = status_of(run.errors[i])
-            timed_out = status is None and "Timeout" in run.errors[i]
-            cls = classify(
-                status, run.errors[i], timed_out=timed_out, connection_failed=status is None and not timed_out
-            )
+            cls = classify(status, run.errors[i], mid_stream=bool(offsets))
             error = {"class": cls, "status": status, "message": run.errors[i][:2000]}
-        offsets = chunks[i]
         record: Record = {
             "type": "request",
             "id": f"{run.path.stem}-{k}-{i}",
