@@ -32,6 +32,7 @@ SOURCES: dict[str, str] = {
     "inference-perf": "recorders.importers.inference_perf",
     "evalscope": "recorders.importers.evalscope",
     "llmperf": "recorders.importers.llmperf",
+    "sglang": "recorders.importers.sglang",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

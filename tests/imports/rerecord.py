@@ -340,11 +340,81 @@ def record_llmperf(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+#: ``sglang.benchmark.serving`` imports one constant (``FAKE_BOOTSTRAP_HOST``, for disaggregated serving) from
+#: ``sglang.srt.disaggregation.utils``, whose imports pull the whole server runtime (torchvision's CUDA ops
+#: among them). This launcher provides that constant, with the value SGLang defines, and runs the unchanged
+#: client, request functions, metrics and writer.
+SGLANG_LAUNCHER = """\
+import sys, types
+stub = types.ModuleType("sglang.srt.disaggregation.utils")
+stub.FAKE_BOOTSTRAP_HOST = "2.2.2.2"
+sys.modules[stub.__name__] = stub
+from sglang.benchmark.serving import cli_main
+sys.argv[0] = "sglang.bench_serving"
+cli_main()
+"""
+
+#: Two runs appended to one result file, as bench_serving does: a rate with a concurrency limit, then a burst.
+SGLANG_RUNS = (("30", "4", "4"), ("16", "inf", "2"))
+
+
+def record_sglang(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "sglang")
+    target = FIXTURES / f"sglang-{version}"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    commands = []
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.jsonl"
+        for prompts, rate, concurrency in SGLANG_RUNS:
+            command = [
+                str(venv / "bin" / "python"), "-c", SGLANG_LAUNCHER, "--backend", "sglang-oai-chat",
+                "--base-url", sim.url, "--model", sim.model, "--tokenizer", str(tokenizer),
+                "--dataset-name", "random-ids", "--random-input-len", "100", "--random-output-len", "24",
+                "--random-range-ratio", "0.5", "--num-prompts", prompts, "--request-rate", rate,
+                "--max-concurrency", concurrency, "--seed", str(SEED), "--disable-tqdm",
+                "--output-file", str(out), "--output-details",
+            ]  # fmt: skip
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            commands.append(command)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        shutil.copy(out, target / "results.jsonl")
+    shown = []
+    for command in commands:
+        args = command[3:]
+        args = [
+            a.replace(sim.url, "http://127.0.0.1:PORT").replace(str(tokenizer), "TOKENIZER_DIR") for a in args
+        ]
+        shown.append(
+            ["python", "-m", "sglang.bench_serving", *[a.replace(str(out), "results.jsonl") for a in args]]
+        )
+    lines = "\n".join(" ".join(c) for c in shown[1:])
+    write_readme(
+        target,
+        f"SGLang {version} bench_serving",
+        shown[0],
+        ["results.jsonl"],
+        f"\nThen, appending a second line to the same file:\n\n```\n{lines}\n```\n\n"
+        "Installed with `pip install --no-deps sglang==" + version + "` plus the client's light dependencies "
+        "and the local CPU `torch==2.13.0`. `sglang.benchmark.serving` imports one constant "
+        "(`FAKE_BOOTSTRAP_HOST`) from `sglang.srt.disaggregation.utils`, whose imports pull the server "
+        "runtime (torchvision's CUDA operators, not installable here); `rerecord.py` runs the tool through a "
+        "launcher that provides that constant with SGLang's value and then runs "
+        "`python -m sglang.bench_serving` with the arguments above: the tool's request functions, metrics "
+        "and writer run unchanged. `--dataset-name random-ids` draws random token ids (`random` would "
+        "download ShareGPT). bench_serving writes no version of its own and no clock times: the version is "
+        "in this directory's name, and its times are `time.perf_counter` durations.\n",
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope", "llmperf"])
+    parser.add_argument(
+        "tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope", "llmperf", "sglang"]
+    )
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
     parser.add_argument(
         "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
@@ -356,6 +426,7 @@ def main() -> None:
         "inference-perf": record_inference_perf,
         "evalscope": record_evalscope,
         "llmperf": record_llmperf,
+        "sglang": record_sglang,
     }
     target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")
