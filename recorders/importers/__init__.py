@@ -30,6 +30,7 @@ SOURCES: dict[str, str] = {
     "guidellm": "recorders.importers.guidellm",
     "inference-perf": "recorders.importers.inference_perf",
     "evalscope": "recorders.importers.evalscope",
+    "vllm-bench": "recorders.importers.vllm_bench",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).
