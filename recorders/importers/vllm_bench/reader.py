@@ -29,7 +29,7 @@ ARRAYS = (
 OPTIONAL_ARRAYS = ("queue_times", "generated_texts", "server_queue_times", "server_ttfts")
 _PER_REQUEST = frozenset(ARRAYS + OPTIONAL_ARRAYS)
 #: vLLM's summary numbers: ``{mean,median,std,pNN}_{metric}_ms`` and the run totals.
-_STAT_KEY = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_([a-z_]+)_ms$")
+_STAT_KEY = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_([a-z0-9_]+)_ms$")
 _UNITS = {
     "duration": "s",
     "completed": "requests",
@@ -80,7 +80,7 @@ def summary_metrics(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _error(message: str) -> tuple[int | None, dict[str, Any]]:
+def error_from_text(message: str) -> tuple[int | None, dict[str, Any]]:
     """Status and error object of a failed request from vLLM's ``errors[i]`` text.
 
     vLLM keeps no status code: a non-200 answer is stored as its reason phrase (``Bad Request``), which names
@@ -93,7 +93,7 @@ def _error(message: str) -> tuple[int | None, dict[str, Any]]:
         return status, {"class": classify(status, text), "status": status, "message": text}
     if text.startswith(_NO_CHUNK) or text.startswith("{"):
         cls = classify(200, text, mid_stream=True)
-        return 200, {"class": cls, "status": None, "message": text[:2000]}
+        return 200, {"class": cls, "status": 200, "message": text[:2000]}
     last = text.rsplit("\n", 1)[-1] if text else "failed (vLLM recorded no reason)"
     timed_out = "Timeout" in last
     connection = "Connect" in last or "Disconnected" in last
@@ -154,7 +154,7 @@ def _request(
     status: int | None = 200
     error = None
     if not success:
-        status, error = _error(message)
+        status, error = error_from_text(message)
     text = arrays["generated_texts"][i] if "generated_texts" in arrays else None
     record: Record = {
         "type": "request",
@@ -209,7 +209,7 @@ def _load(path: Path) -> dict[str, Any]:
                 path=str(path),
                 line=exc.lineno,
             ) from None
-        cut = " (the file is cut short: a truncated file)" if exc.pos >= len(text.rstrip()) else ""
+        cut = "" if text.rstrip().endswith("}") else " (the file is cut short: a truncated file)"
         raise BadInputError(
             f"not JSON: {exc.msg} (column {exc.colno}){cut}", path=str(path), line=exc.lineno
         ) from None
