@@ -192,3 +192,16 @@ def test_error_texts_as_vllm_writes_them() -> None:
     status, error = error_from_text(trace)
     assert status is None and error["class"] == "connection" and error["message"] == trace
     assert error_from_text("asyncio.exceptions.TimeoutError")[1]["class"] == "timeout"
+
+
+def test_an_empty_error_without_any_timing_is_a_failure(tmp_path: Path) -> None:
+    # a non-200 answer with an empty reason phrase: vLLM counts it failed and stores "" and zero timings
+    src = copy_fixture(VLLM, tmp_path / "results")
+    path = src / RESULT_FILE.name
+    result = json.loads(path.read_text(encoding="utf-8"))
+    bad = result["errors"].index("Bad Request")
+    result["errors"][bad] = ""
+    path.write_text(json.dumps(result), encoding="utf-8")
+    assert run_cli(["import", str(src), "--out", str(tmp_path / "out"), "--start", str(START_S)]) == 0
+    rec = records(tmp_path / "out", "request")[bad]
+    assert rec["status"] is None and rec["error"]["message"] == "failed (vLLM recorded no reason)"

@@ -103,6 +103,11 @@ def error_from_text(message: str) -> tuple[int | None, dict[str, Any]]:
 
 def _arrays(result: Mapping[str, Any], path: Path) -> tuple[int, dict[str, list[Any]]]:
     missing = [name for name in ARRAYS if name not in result]
+    if missing and "total_input_sequences" in result:
+        raise BadInputError(
+            f"a pooling (embedding) benchmark of {result.get('backend')!r}: no token timings to import",
+            path=str(path),
+        )
     if missing:
         detail = (
             "saved without --save-detailed"
@@ -141,7 +146,8 @@ def _request(
     message = need(arrays["errors"][i], str, f"errors[{i}]", path)
     output_len = need(arrays["output_lens"][i], int, f"output_lens[{i}]", path)
     input_len = arrays["input_lens"][i]
-    success = message == ""
+    # A non-200 answer with an empty reason phrase leaves an empty error too, but never a timing.
+    success = message == "" and (ttft > 0 or latency > 0)
     t_send = anchor + round((start - origin) * 1e9)
     # A chunk arrived when vLLM took a TTFT (it stays 0.0 otherwise); the others follow by the gaps.
     offsets: list[int] = []
