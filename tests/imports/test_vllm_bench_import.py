@@ -110,7 +110,7 @@ def test_detected_from_the_file_and_the_directory_and_no_other_tools_export() ->
         assert "vllm-bench" not in claims(expand([other]))
 
 
-def test_analyze_takes_the_result_directly(tmp_path: Path) -> None:
+def test_analyze_and_report_take_the_result_directly(tmp_path: Path) -> None:
     src = copy_fixture(VLLM, tmp_path / "results")
     out = tmp_path / "summary.json"
     assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
@@ -118,6 +118,10 @@ def test_analyze_takes_the_result_directly(tmp_path: Path) -> None:
     assert all(m["match"] for m in result["parity"]["vllm-bench"]["metrics"])
     paths = [f["path"] for f in result["inventory"]["files"]]
     assert paths and all("/.traceanalyzer-cache/imports/vllm-bench-" in p for p in paths)
+    assert run_cli(["report", str(src), "-o", str(tmp_path / "report.html")]) == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Parity with vLLM bench serve" in html and "imported from the capture cache" in html
+    assert "p99_itl_ms" in html
 
 
 def test_a_truncated_file_stops_with_file_and_line(
