@@ -209,3 +209,19 @@ def test_an_empty_error_without_any_timing_is_a_failure(tmp_path: Path) -> None:
     assert run_cli(["import", str(src), "--out", str(tmp_path / "out"), "--start", str(START_S)]) == 0
     rec = records(tmp_path / "out", "request")[bad]
     assert rec["status"] is None and rec["error"]["message"] == "failed (vLLM recorded no reason)"
+
+
+def test_metadata_keys_reach_the_config_and_secrets_do_not(tmp_path: Path) -> None:
+    # --metadata KEY=VALUE pairs land at the top level of the result, between the setup keys
+    src = copy_fixture(VLLM, tmp_path / "results")
+    path = src / RESULT_FILE.name
+    result = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**result, "gpu": "H100", "api_key": "sk-do-not-keep"}), encoding="utf-8")
+    assert run_cli(["import", str(src), "--out", str(tmp_path / "out"), "--start", str(START_S)]) == 0
+    text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "out").glob("*.jsonl"))
+    assert "sk-do-not-keep" not in text
+    meta = json.loads(
+        (tmp_path / "out" / "vllm-bench_requests.jsonl").read_text(encoding="utf-8").split("\n")[0]
+    )
+    assert meta["config"]["tool_config"]["gpu"] == "H100"
+    assert meta["config"]["tool_config"]["api_key"] == "<redacted>"
