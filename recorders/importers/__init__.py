@@ -33,6 +33,7 @@ SOURCES: dict[str, str] = {
     "evalscope": "recorders.importers.evalscope",
     "llmperf": "recorders.importers.llmperf",
     "sglang": "recorders.importers.sglang",
+    "vllm-bench": "recorders.importers.vllm_bench",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

@@ -408,18 +408,50 @@ def record_sglang(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+def record_vllm_bench(venv: Path, tokenizer: Path) -> Path:
+    version = tool_version(venv, "vllm")
+    target = FIXTURES / f"vllm-bench-{version}"
+    name = "vllm-bench-result.json"
+    with run_simserver(SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results"
+        command = [
+            str(venv / "bin" / "vllm"), "bench", "serve", "--backend", "openai-chat",
+            "--base-url", sim.url, "--endpoint", "/v1/chat/completions", "--model", sim.model,
+            "--tokenizer", str(tokenizer), "--dataset-name", "random", "--random-input-len", "100",
+            "--random-output-len", "24", "--num-prompts", "30", "--request-rate", "4",
+            "--max-concurrency", "4", "--seed", str(SEED), "--percentile-metrics", "ttft,tpot,itl,e2el",
+            "--metric-percentiles", "50,90,99", "--disable-tqdm", "--save-result", "--save-detailed",
+            "--result-dir", str(out), "--result-filename", name,
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        shutil.copy(out / name, target / name)
+    shown = [c.replace(f"{venv}/bin/", "").replace(sim.url, "http://127.0.0.1:PORT") for c in command]
+    shown = [c.replace(str(out), "results").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
+    write_readme(
+        target,
+        f"vLLM {version} bench serve",
+        shown,
+        [name],
+        "\nvLLM does not write its version into its results; it is in this directory's name. Its "
+        "`start_times` are on the process clock (`time.perf_counter`). The virtual environment (Python "
+        "3.11): "
+        f"`pip install --no-deps vllm=={version}`, then with `-c` a constraints file holding `torch==2.13.0` "
+        "(the local CPU wheel): `aiohttp numpy transformers tqdm pandas pillow` and the modules the `vllm` "
+        "command imports at start (`psutil pyzmq urllib3 requests uvloop fastapi pybase64 cachetools "
+        "prometheus_client openai openai-harmony cbor2 msgspec cloudpickle py-cpuinfo partial-json-parser "
+        "uvicorn llguidance xgrammar watchfiles orjson einops`); one of them brings an older vllm that fits "
+        f"torch 2.13, so `pip install --no-deps vllm=={version}` again, and `pip uninstall torchvision "
+        "torchaudio torchcodec` (CUDA builds that do not load with the CPU torch).\n",
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "tool", choices=["aiperf", "guidellm", "inference-perf", "evalscope", "llmperf", "sglang"]
-    )
-    parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
-    parser.add_argument(
-        "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
-    )
-    args = parser.parse_args()
     recorders = {
         "aiperf": record_aiperf,
         "guidellm": record_guidellm,
@@ -427,7 +459,14 @@ def main() -> None:
         "evalscope": record_evalscope,
         "llmperf": record_llmperf,
         "sglang": record_sglang,
+        "vllm-bench": record_vllm_bench,
     }
+    parser.add_argument("tool", choices=list(recorders))
+    parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")
+    parser.add_argument(
+        "--tokenizer", type=Path, required=True, help="a local HuggingFace tokenizer directory"
+    )
+    args = parser.parse_args()
     target = recorders[args.tool](args.venv, args.tokenizer)
     print(f"recorded {target}")
 
