@@ -1,4 +1,5 @@
-"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, inference-perf, EvalScope), by name.
+"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, inference-perf, EvalScope, GenAI-Perf), by
+name.
 
 Each tool is one module (see :mod:`recorders.importers.base` for what it provides); ``import`` asks each
 registered source in turn whether it recognises a file (``detect``), so a directory of another tool's output
@@ -30,6 +31,7 @@ SOURCES: dict[str, str] = {
     "guidellm": "recorders.importers.guidellm",
     "inference-perf": "recorders.importers.inference_perf",
     "evalscope": "recorders.importers.evalscope",
+    "genai-perf": "recorders.importers.genai_perf",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).
