@@ -16,6 +16,7 @@ AIPERF = FIXTURES / "aiperf-0.13.0"
 GUIDELLM = FIXTURES / "guidellm-0.8.1"
 INFERENCE_PERF = FIXTURES / "inference-perf-0.7.0"
 EVALSCOPE = FIXTURES / "evalscope-1.14.1"
+GENAI_PERF = FIXTURES / "genai-perf-0.0.16"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -76,6 +76,12 @@ def load_counter(cfg: Mapping[str, Any], ctx: ImportContext) -> tuple[Counter | 
             "left null"
         )
         return None, None
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+        ctx.notes.append(
+            f"GenAI-Perf's tokenizer {name!r} is not on this machine (no such directory): token counts left "
+            "null and GenAI-Perf's token-based numbers not recomputed"
+        )
+        return None, None
     try:
         import transformers
     except ImportError:
