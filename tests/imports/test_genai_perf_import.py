@@ -189,3 +189,30 @@ def test_responses_are_read_as_genai_perf_reads_them() -> None:
     )
     assert broken.content == [(10, "Hi")]
     assert broken.error is not None and "engine died" in broken.error
+
+
+def test_an_error_event_and_an_answer_not_streamed(tmp_path: Path) -> None:
+    src = _with_tokenizer(tmp_path / "artifacts", tmp_path / "no-such-tokenizer")
+    path = src / "profile_export.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    requests = data["experiments"][0]["requests"]
+    requests[5]["response_outputs"][-1]["response"] += 'event: error\ndata: {"message": "engine died"}\n\n'
+    whole = requests[6]
+    payload = json.loads(whole["request_inputs"]["payload"])
+    payload.pop("stream")
+    whole["request_inputs"]["payload"] = json.dumps(payload)
+    body = {"id": "c6", "object": "chat.completion", "choices": [{"message": {"content": "Hi there"}}]}
+    whole["response_timestamps"] = whole["response_timestamps"][-1:]
+    whole["response_outputs"] = [{"response": json.dumps(body)}]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 0
+    recs = records(tmp_path / "out", "request")
+    assert recs[5]["error"] == {
+        "class": "stream_broken",
+        "status": 200,
+        "message": 'event: error\ndata: {"message": "engine died"}',
+    }
+    assert len(recs[5]["chunks_us"]) == len(REQUESTS[5]["response_timestamps"])
+    assert recs[6]["stream"] is False and recs[6]["chunks_us"] == [] and recs[6]["text"] == "Hi there"
+    assert recs[6]["t_first"] == recs[6]["t_end"] == REQUESTS[6]["response_timestamps"][-1]
+    assert recs[6]["response_id"] == "c6" and recs[6]["output_tokens"] is None

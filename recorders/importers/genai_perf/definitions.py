@@ -77,11 +77,13 @@ def _tokenizer_counts(reqs: PeerRequests, counted: np.ndarray) -> bool:
 def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterable[Row]:
     """Every number of GenAI-Perf's summary this import can rebuild, with ours."""
     units = _units(peer)
-    lat = reqs.last_chunk_ns()
-    counted = np.isfinite(lat)
-    ok = reqs.ok
     send = reqs.ns("t_send")
     ttft = reqs.ns("t_first") - send
+    lat = reqs.last_chunk_ns()
+    whole = np.isnan(lat) & np.isfinite(ttft)  # an answer not streamed: one response, at t_first
+    lat[whole] = ttft[whole]
+    counted = np.isfinite(lat)
+    ok = reqs.ok
     n_chunks = np.array([c.size for c in reqs.chunk_offsets_ns])
     osl = reqs.floats("output_tokens")
     isl = reqs.floats("prompt_tokens")

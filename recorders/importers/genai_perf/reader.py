@@ -301,6 +301,7 @@ def _request(
             "message": parsed.error,
         }
     max_tokens = payload.get("max_completion_tokens", payload.get("max_tokens"))
+    streamed = payload.get("stream") is True
     record: Record = {
         "type": "request",
         "id": rid,
@@ -315,14 +316,15 @@ def _request(
         "t_send": t_send,
         "t_first": parsed.content[0][0] if parsed.content else None,
         "t_end": max(stamps) if stamps else t_send,
-        "chunks_us": [round((stamp - t_send) / 1000) for stamp, _ in parsed.content],
+        # an answer not streamed is one body: no chunks (schema), its time is t_first
+        "chunks_us": [round((stamp - t_send) / 1000) for stamp, _ in parsed.content] if streamed else [],
         "output_tokens": count(text) if count is not None else None,
         "tokens_source": "tokenizer" if count is not None else None,
         "status": 200,
         "finish_reason": parsed.finish_reason,
         "error": error,
         "text": text,
-        "stream": payload.get("stream") is not False,
+        "stream": streamed,
         "warmup": False,
         "peer": {
             "tool": SOURCE,
