@@ -273,6 +273,8 @@ def record_genai_perf(venv: Path, tokenizer: Path) -> Path:
             "--synthetic-input-tokens-mean", "100", "--synthetic-input-tokens-stddev", "0",
             "--output-tokens-mean", "24", "--num-dataset-entries", "30", "--request-count", "30",
             "--concurrency", "4", "--warmup-request-count", "4", "--random-seed", str(SEED),
+            "--goodput", "time_to_first_token:55", "request_latency:410",
+            "output_token_throughput_per_user:70",
             "--artifact-dir", str(out),
         ]  # fmt: skip
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

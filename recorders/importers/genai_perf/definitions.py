@@ -15,6 +15,11 @@ From GenAI-Perf 0.0.16 (``profile_data_parser/llm_profile_data_parser.py::_parse
 - duration = last text response - first send over the counted requests; request throughput = *every*
   request of the experiment / duration; output token throughput = sum of OSL / duration; request count =
   the counted requests;
+- goodput (``goodput_calculator/llm_goodput_calculator.py``, ``--goodput NAME:VALUE``): a request is good when
+  each of its time values is at most the SLO (ms) and its per-user throughput at least the SLO; the values are
+  GenAI-Perf's per-request lists *zipped*, so when one list is shorter (time to second token, ITL: not every
+  request has one) the requests are paired by list position, not by request, and the count stops at the
+  shortest list; an unknown SLO name gives -1; request goodput = good / duration;
 - statistics: ``np.mean``, ``np.percentile`` (linear) for p1 ... p99, min, max, ``np.std`` (ddof 0), in ns and
   then scaled to ms for the time metrics.
 """
@@ -51,6 +56,16 @@ WHY: dict[str, str] = {
     "every exported request by first send to last text chunk.",
     "output_token_throughput": "ours is the mean of windowed cluster TPS (tokens by chunk arrival); "
     "GenAI-Perf divides all output tokens by first send to last text chunk.",
+    "request_goodput": "ours is the rate of successful requests meeting our SLOs; GenAI-Perf divides "
+    "requests meeting its --goodput SLOs by first send to last text chunk.",
+}
+#: GenAI-Perf's goodput SLO names -> (per-request list, larger is better).
+GOODPUT_SLOS: dict[str, tuple[str, bool]] = {
+    "time_to_first_token": ("ttft", False),
+    "time_to_second_token": ("ttst", False),
+    "inter_token_latency": ("itl", False),
+    "request_latency": ("latency", False),
+    "output_token_throughput_per_user": ("per_user", True),
 }
 TOKEN_METRICS = (
     "output_sequence_length",
@@ -123,6 +138,25 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     yield Row("request_count", "avg", float(n_counted), float(ok.sum()), WHY["request_count"])
     if duration_s > 0:
         yield Row("request_throughput", "avg", reqs.n / duration_s, cap.qps.mean, WHY["request_throughput"])
+        slos = (peer.get("context") or {}).get("goodput") or {}
+        if slos and (tokens or not {"inter_token_latency", "output_token_throughput_per_user"} & set(slos)):
+            order = _export_order(reqs)
+            order = order[counted[order]]
+            lists = {
+                "ttft": ttft[order],
+                "ttst": second[order][np.isfinite(second[order])],
+                "latency": lat[order],
+                "itl": itl[order][np.isfinite(itl[order])],
+                "per_user": per_user[order][np.isfinite(per_user[order])],
+            }
+            good = _good_requests(slos, lists)
+            yield Row(
+                "request_goodput",
+                "avg",
+                -1.0 if good is None else good / duration_s,
+                cap.goodput_rps,
+                WHY["request_goodput"],
+            )
         if tokens:
             out_tokens = float(np.nansum(osl[counted]))
             yield Row(
@@ -132,3 +166,30 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
                 cap.tps_cluster_mean,
                 WHY["output_token_throughput"],
             )
+
+
+def _export_order(reqs: PeerRequests) -> np.ndarray:
+    """Row positions in the order of perf_analyzer's export (the number ending each imported request id)."""
+    ids = reqs.table.column("id").to_pylist()
+    try:
+        keys = [int(str(i).rsplit("-", 1)[1]) for i in ids]
+    except (IndexError, ValueError):
+        return np.arange(reqs.n)
+    return np.argsort(np.asarray(keys), kind="stable")
+
+
+def _good_requests(slos: dict[str, Any], lists: dict[str, np.ndarray]) -> int | None:
+    """``LLMGoodputCalculator._count_good_reqs``: the per-request lists of the SLOs' metrics zipped by
+    position (time values in ns against SLO ms x 1e6); None for an unknown SLO name (GenAI-Perf: -1)."""
+    if any(name not in GOODPUT_SLOS for name in slos):
+        return None
+    time = [(lists[GOODPUT_SLOS[n][0]], float(v) * 1e6) for n, v in slos.items() if not GOODPUT_SLOS[n][1]]
+    rate = [(lists[GOODPUT_SLOS[n][0]], float(v)) for n, v in slos.items() if GOODPUT_SLOS[n][1]]
+    n_time = min((values.size for values, _ in time), default=0)
+    n = min((values.size for values, _ in rate), default=0) if rate else n_time
+    good = 0
+    for idx in range(n):
+        slow = idx < n_time and any(values[idx] > slo for values, slo in time)
+        if not slow and not any(values[idx] < slo for values, slo in rate):
+            good += 1
+    return good

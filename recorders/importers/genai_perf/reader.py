@@ -483,6 +483,9 @@ def _totals(
                 "requests": requests,
                 "metrics": summary_metrics(summary),
                 "context": {
+                    "goodput": sub_object(
+                        sub_object(sub_object(summary, "input_config"), "input"), "goodput"
+                    ),
                     "tokenizer": tokenizer,
                     "perf_analyzer_version": data.get("version"),
                     "endpoint": data.get("endpoint"),
