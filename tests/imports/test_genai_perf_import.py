@@ -216,3 +216,19 @@ def test_an_error_event_and_an_answer_not_streamed(tmp_path: Path) -> None:
     assert recs[6]["stream"] is False and recs[6]["chunks_us"] == [] and recs[6]["text"] == "Hi there"
     assert recs[6]["t_first"] == recs[6]["t_end"] == REQUESTS[6]["response_timestamps"][-1]
     assert recs[6]["response_id"] == "c6" and recs[6]["output_tokens"] is None
+
+
+def test_several_runs_in_one_directory_are_staged_apart(tmp_path: Path) -> None:
+    for name in ("concurrency4", "again"):
+        _with_tokenizer(tmp_path / "artifacts" / name, tmp_path / "no-such-tokenizer")
+    assert run_cli(["import", str(tmp_path / "artifacts"), "--out", str(tmp_path / "out")]) == 0
+    requests = records(tmp_path / "out", "request")
+    assert [r["stage"] for r in requests] == ["again"] * 30 + ["concurrency4"] * 30
+    assert requests[0]["id"] == "again-profile_export-0"
+    out = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(tmp_path / "out"), "--json", str(out)]) == 0
+    parity = json.loads(out.read_text(encoding="utf-8"))["parity"]
+    assert {p.get("label") for p in parity.values()} == {"again", "concurrency4"}
+    for p in parity.values():
+        assert p["requests"] == {"tool": 30, "imported": 30}
+        assert p["metrics"] and all(m["match"] for m in p["metrics"])
