@@ -11,6 +11,7 @@ all use these responses.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -96,21 +97,20 @@ def load_counter(cfg: Mapping[str, Any], ctx: ImportContext) -> tuple[Counter | 
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             name, revision=str(tok.get("revision") or "main"), local_files_only=True
         )
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:
+        # not in the cache, or a tokenizer class that needs another package: say so and count nothing
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         ctx.notes.append(
-            f"GenAI-Perf's tokenizer {name!r} is not on this machine ({reason}): token counts left null and "
-            "GenAI-Perf's token-based numbers not recomputed"
+            f"GenAI-Perf's tokenizer {name!r} could not be loaded here ({reason}): token counts left null "
+            "and GenAI-Perf's token-based numbers not recomputed"
         )
         return None, None
     finally:
         transformers.logging.set_verbosity(verbosity)
-    cache: dict[str, int] = {}
 
+    @functools.lru_cache(maxsize=4096)  # prompts repeat; GenAI-Perf caches its counts the same way
     def count(text: str) -> int:
-        if text not in cache:
-            cache[text] = len(tokenizer.encode(text, add_special_tokens=False))
-        return cache[text]
+        return len(tokenizer.encode(text, add_special_tokens=False))
 
     return count, name
 
@@ -151,12 +151,10 @@ def _text(obj: Any, api: str, at: _Where) -> str:
     """The text of one parsed response (``_extract_openai_chat_text_output`` / ``..._completion_...``)."""
     if not isinstance(obj, dict):
         return ""
-    choices = obj.get("choices")
-    if choices == [] or not isinstance(choices, list | type(None)):
-        return ""
-    choice = (choices or [{}])[0]
-    if not isinstance(choice, dict):
-        return ""
+    choices = obj.get("choices", [{}])
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""  # a usage-only chunk (``choices: []``) or an error object
+    choice = choices[0]
     kind = obj.get("object")
     if api == "completions" or not kind:
         value = choice.get("text")
