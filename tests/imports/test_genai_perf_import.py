@@ -70,6 +70,11 @@ def test_requests_equal_perf_analyzers_export(imported: Path) -> None:
     assert max(osl) == SUMMARY["output_sequence_length"]["max"]
     isl = [r["prompt_tokens"] for r in requests]
     assert sum(isl) / len(isl) == pytest.approx(SUMMARY["input_sequence_length"]["avg"], rel=1e-12)
+    meta = json.loads((imported / "genai-perf_requests.jsonl").open(encoding="utf-8").readline())
+    config = meta["config"]["tool_config"]
+    assert config["perf_analyzer_version"] == EXPORT["version"] == "2.51.0"
+    assert config["counted_with"] == f"tokenizer {default_model_path()}"
+    assert config["perf_analyzer"]["stimulus"] == {"concurrency": 4}  # GenAI-Perf's input_config
 
 
 def test_every_number_of_genai_perfs_summary_is_reproduced(summary: dict[str, Any]) -> None:

@@ -425,7 +425,7 @@ def read(files: list[Path], ctx: ImportContext) -> Iterator[Record]:
         if len(runs) == 1:
             ctx.config.update(cfg)
             ctx.config["perf_analyzer_version"] = data.get("version")
-            ctx.config["token_counts"] = f"tokenizer {tokenizer}" if tokenizer else None
+            ctx.config["counted_with"] = f"tokenizer {tokenizer}" if tokenizer else None
         else:
             ctx.config.setdefault("runs", []).append(
                 {"export": str(run.export), "input_config": cfg, "perf_analyzer_version": data.get("version")}
