@@ -237,3 +237,24 @@ def test_several_runs_in_one_directory_are_staged_apart(tmp_path: Path) -> None:
     for p in parity.values():
         assert p["requests"] == {"tool": 30, "imported": 30}
         assert p["metrics"] and all(m["match"] for m in p["metrics"])
+
+
+def test_several_experiments_in_one_export_and_the_one_summarised(tmp_path: Path) -> None:
+    src = _with_tokenizer(tmp_path / "artifacts", tmp_path / "no-such-tokenizer")
+    path = src / "profile_export.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    other = json.loads(json.dumps(data["experiments"][0]))
+    other["experiment"]["value"] = 8
+    other["requests"] = other["requests"][:5]
+    data["experiments"].insert(0, other)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 0
+    requests = records(tmp_path / "out", "request")
+    assert [r["stage"] for r in requests] == ["concurrency-8"] * 5 + ["concurrency-4"] * 30
+    assert requests[5]["id"] == "profile_export-1-0"
+    out = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(tmp_path / "out"), "--json", str(out)]) == 0
+    (parity,) = json.loads(out.read_text(encoding="utf-8"))["parity"].values()
+    assert parity["label"] == "concurrency-4"  # GenAI-Perf's input_config: stimulus concurrency 4
+    assert parity["requests"] == {"tool": 30, "imported": 30}
+    assert parity["metrics"] and all(m["match"] for m in parity["metrics"])
