@@ -2,7 +2,8 @@
 
 ``analyze``, ``report`` and ``compare`` (and the Python API) resolve their capture paths through
 :func:`resolve_capture_paths` before loading: a directory or file that another benchmark tool wrote (AIPerf,
-GuideLLM, inference-perf, EvalScope; see :mod:`recorders.importers`) is imported once into
+GuideLLM, inference-perf, EvalScope, llmperf, SGLang bench_serving, vLLM bench serve, GenAI-Perf; see
+:mod:`recorders.importers`) is imported once into
 ``<dir>/.traceanalyzer-cache/imports/<tool>-<key>/`` and that directory is loaded instead. The key covers the
 export's files (path, size, modification time) and the importer version, so a changed export is imported
 again. Reading files only: no importer opens a socket.

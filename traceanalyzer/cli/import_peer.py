@@ -51,8 +51,8 @@ def _options(fn: Any) -> Any:
                 "--start",
                 default=None,
                 help="Epoch time (ISO 8601 or seconds) of the tool's first request, for tools that stamp "
-                "requests on a process clock (inference-perf, EvalScope) or none (llmperf) [default: from "
-                "the file time].",
+                "requests on a process clock (inference-perf, EvalScope, vLLM bench serve) or none (llmperf, "
+                "SGLang bench_serving) [default: from the file time].",
             ),
             click.option("--overwrite", is_flag=True, help="Replace output files that exist."),
             click.option("--quiet", is_flag=True, help="No progress display."),

@@ -19,8 +19,8 @@ Example:
 """,
 )
 def import_group() -> None:
-    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope, llmperf) as
-    traces.
+    """Import captures made by other tools (Locust, AIPerf, GuideLLM, inference-perf, EvalScope, llmperf,
+    SGLang bench_serving, vLLM bench serve, GenAI-Perf) as traces.
 
     Name the tool, or give the paths alone and the tool is detected from the files.
     """

@@ -49,6 +49,10 @@ class PeerRequests:
         col = self.table.column(column).cast(pa.float64())
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
+    def ours_ns(self, column: str) -> Floats:
+        """One of our per-request latencies (a ``*_s`` column of ``ours``) in ns."""
+        return np.asarray(self.ours[column].to_numpy(dtype=float), dtype=np.float64) * 1e9
+
     @cached_property
     def ok(self) -> npt.NDArray[np.bool_]:
         return np.asarray(self.ours["ok"].to_numpy(), dtype=bool)

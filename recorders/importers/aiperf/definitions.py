@@ -83,10 +83,7 @@ def rows(peer: dict[str, Any], reqs: PeerRequests, analysis: Analysis) -> Iterab
     with np.errstate(invalid="ignore", divide="ignore"):
         itl = np.where(osl >= 2, (lat - ttft) / (osl - 1), np.nan)
         per_user = 1e9 / itl
-    ours = reqs.ours
-    ours_ttft = ours["ttft_s"].to_numpy(dtype=float) * 1e9
-    ours_e2e = ours["e2e_s"].to_numpy(dtype=float) * 1e9
-    ours_tpot = ours["tpot_s"].to_numpy(dtype=float) * 1e9
+    ours_ttft, ours_e2e, ours_tpot = (reqs.ours_ns(c) for c in ("ttft_s", "e2e_s", "tpot_s"))
     with np.errstate(divide="ignore"):
         ours_speed = 1e9 / ours_tpot
 
