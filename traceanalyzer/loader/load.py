@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer import progress
+from traceanalyzer.arrowpool import use_system_pool
 from traceanalyzer.errors import BadInputError
 from traceanalyzer.loader import cache as capture_cache
 from traceanalyzer.loader.capture import Capture, FileInventory, Inventory
@@ -49,6 +50,7 @@ def load_capture(
     text, error messages) are memory-mapped from a file (the cache entry's, else a temporary one), never all
     in memory (:mod:`traceanalyzer.loader.chunkfile`).
     """
+    use_system_pool()
     given: list[PathArg] = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files = discover(given)
     root = capture_cache.cache_root(given)

@@ -46,6 +46,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer.arrowpool import use_system_pool
 from traceanalyzer.loader.chunkfile import CHUNK_COLUMNS, release
 from traceanalyzer.loader.load import duckdb_config
 from traceanalyzer.metrics.chunks import ChunkPassResult, chunk_pass
@@ -406,6 +407,7 @@ def _events(capture: Capture, t0_ns: int) -> tuple[EventMarker, ...]:
 
 def prepare(capture: Capture, options: AnalysisOptions) -> StageContext:
     """Derive the shared inputs of every stage (module docstring)."""
+    use_system_pool()
     notes: list[Note] = []
     full: pa.Table = capture.requests
     chunk_names = [c for c in ("t_send", *CHUNK_COLUMNS, "error_class") if c in full.column_names]
