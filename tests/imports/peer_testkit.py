@@ -43,3 +43,22 @@ def run_cli(args: list[str]) -> int:
 def copy_fixture(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def analyze_directly(fixture: Path, tmp_path: Path, tool: str) -> dict[str, Any]:
+    """``analyze`` given a copy of the export itself: its summary, after checking that the files analyzed are
+    the on-the-fly import in the capture cache."""
+    src = copy_fixture(fixture, tmp_path / "export")
+    out = tmp_path / "summary.json"
+    assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
+    summary: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    paths = [f["path"] for f in summary["inventory"]["files"]]
+    assert paths and all(f"/.traceanalyzer-cache/imports/{tool}-" in p for p in paths)
+    return summary
+
+
+def report_directly(tmp_path: Path) -> str:
+    """``report`` on the export :func:`analyze_directly` copied (imported from the cache now): the HTML."""
+    html = tmp_path / "report.html"
+    assert run_cli(["report", str(tmp_path / "export"), "-o", str(html)]) == 0
+    return html.read_text(encoding="utf-8")

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.imports.peer_testkit import AIPERF, copy_fixture, read_jsonl, records, run_cli
+from tests.imports.peer_testkit import (
+    AIPERF,
+    analyze_directly,
+    copy_fixture,
+    read_jsonl,
+    records,
+    report_directly,
+    run_cli,
+)
 
 TOOL_SUMMARY = json.loads((AIPERF / "profile_export_aiperf.json").read_text(encoding="utf-8"))
 PROFILING = [
@@ -157,16 +165,10 @@ def test_an_unknown_layout_names_what_was_found(tmp_path: Path, capsys: pytest.C
 def test_analyze_and_report_take_the_export_directly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = copy_fixture(AIPERF, tmp_path / "export")
-    out = tmp_path / "summary.json"
-    assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
-    first = json.loads(out.read_text(encoding="utf-8"))
+    first = analyze_directly(AIPERF, tmp_path, "aiperf")
     assert all(m["match"] for m in first["parity"]["aiperf"]["metrics"])
     assert first["requests"] == {"total": 30, "ok": 27, "failed": 3}
-    paths = [f["path"] for f in first["inventory"]["files"]]
-    assert paths and all("/.traceanalyzer-cache/imports/aiperf-" in p for p in paths)
-    assert run_cli(["report", str(src), "-o", str(tmp_path / "report.html")]) == 0
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = report_directly(tmp_path)
     assert "Parity with AIPerf" in html and "imported from the capture cache" in html
     assert "time_to_first_token" in html
 

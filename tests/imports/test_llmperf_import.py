@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from recorders.importers import claims, expand
-from tests.imports.peer_testkit import EVALSCOPE, LLMPERF, copy_fixture, records, run_cli
+from tests.imports.peer_testkit import (
+    EVALSCOPE,
+    LLMPERF,
+    analyze_directly,
+    copy_fixture,
+    records,
+    report_directly,
+    run_cli,
+)
 
 RESPONSES_FILE = LLMPERF / "sim-llama-3-8b_100_24_individual_responses.json"
 SUMMARY_FILE = LLMPERF / "sim-llama-3-8b_100_24_summary.json"
@@ -183,14 +191,8 @@ def test_two_runs_in_one_directory_are_refused(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_analyze_and_report_take_the_results_directory_directly(tmp_path: Path) -> None:
-    src = copy_fixture(LLMPERF, tmp_path / "results")
-    out = tmp_path / "summary.json"
-    assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = analyze_directly(LLMPERF, tmp_path, "llmperf")
     assert all(m["match"] for m in result["parity"]["llmperf"]["metrics"])
     assert result["requests"] == {"total": 17, "ok": 17, "failed": 0}
-    paths = [f["path"] for f in result["inventory"]["files"]]
-    assert paths and all("/.traceanalyzer-cache/imports/llmperf-" in p for p in paths)
-    assert run_cli(["report", str(src), "-o", str(tmp_path / "report.html")]) == 0
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = report_directly(tmp_path)
     assert "Parity with llmperf" in html and "results_inter_token_latency_s" in html

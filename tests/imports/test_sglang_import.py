@@ -11,7 +11,7 @@ import pytest
 
 from recorders.importers import sglang
 from recorders.importers.sglang.reader import send_offsets, status_of
-from tests.imports.peer_testkit import SGLANG, copy_fixture, records, run_cli
+from tests.imports.peer_testkit import SGLANG, analyze_directly, copy_fixture, records, run_cli
 
 RESULTS = SGLANG / "results.jsonl"
 RUNS = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines()]
@@ -161,14 +161,9 @@ def test_a_foreign_value_stops_with_file_line_and_field(
 
 
 def test_analyze_takes_the_export_directly(tmp_path: Path) -> None:
-    src = copy_fixture(SGLANG, tmp_path / "results")
-    out = tmp_path / "summary.json"
-    assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = analyze_directly(SGLANG, tmp_path, "sglang")
     assert result["requests"] == {"total": 46, "ok": 43, "failed": 3}
     assert all(m["match"] for tool in result["parity"].values() for m in tool["metrics"])
-    paths = [f["path"] for f in result["inventory"]["files"]]
-    assert paths and all("/.traceanalyzer-cache/imports/sglang-" in p for p in paths)
 
 
 def test_a_single_run_file_has_no_stages(tmp_path: Path) -> None:

@@ -16,8 +16,10 @@ from tests.imports.peer_testkit import (
     FIXTURES,
     GUIDELLM,
     INFERENCE_PERF,
+    analyze_directly,
     copy_fixture,
     records,
+    report_directly,
     run_cli,
 )
 
@@ -111,15 +113,9 @@ def test_detected_from_the_file_and_the_directory_and_no_other_tools_export() ->
 
 
 def test_analyze_and_report_take_the_result_directly(tmp_path: Path) -> None:
-    src = copy_fixture(VLLM, tmp_path / "results")
-    out = tmp_path / "summary.json"
-    assert run_cli(["analyze", str(src), "--json", str(out)]) == 0
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = analyze_directly(VLLM, tmp_path, "vllm-bench")
     assert all(m["match"] for m in result["parity"]["vllm-bench"]["metrics"])
-    paths = [f["path"] for f in result["inventory"]["files"]]
-    assert paths and all("/.traceanalyzer-cache/imports/vllm-bench-" in p for p in paths)
-    assert run_cli(["report", str(src), "-o", str(tmp_path / "report.html")]) == 0
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = report_directly(tmp_path)
     assert "Parity with vLLM bench serve" in html and "imported from the capture cache" in html
     assert "p99_itl_ms" in html
 
