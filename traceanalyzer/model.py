@@ -326,10 +326,10 @@ class CapacityResult:
     qps: QpsStats
     offered_qps_mean: float
     """Requests sent / run duration."""
-    tps_cluster_mean: float
-    """Output tokens delivered / run duration (tokens/s)."""
-    tps_cluster_peak: float
-    """Highest windowed cluster TPS (tokens/s)."""
+    tps_cluster_mean: float | None
+    """Output tokens delivered / run duration (tokens/s); None when no request recorded a chunk arrival."""
+    tps_cluster_peak: float | None
+    """Highest windowed cluster TPS (tokens/s); None as for ``tps_cluster_mean``."""
     tps_per_request: Stats
     """Per-request TPS = output_tokens / E2E (tokens/s)."""
     decode_speed: Stats

@@ -62,6 +62,20 @@ def test_cluster_tps_mean_is_tokens_over_duration():
     assert result.capacity.tps_cluster_mean == pytest.approx(60 / result.capture.duration_s)
 
 
+def test_cluster_tps_is_not_measured_without_any_chunk_time():
+    # non-streamed answers: the whole body at t_end, no chunk offsets; tokens are known, their arrival is not
+    reqs = [
+        request(f"r{i}", T0 + i * S, output_tokens=20, t_end=T0 + i * S + 400 * MS, stream=False)
+        for i in range(20)
+    ]
+    result = analyze(build_capture(requests=reqs))
+    assert result.capacity.tps_cluster_mean is None and result.capacity.tps_cluster_peak is None
+    assert any("cluster TPS" in n.reason for n in result.notes if n.section == "capacity")
+    assert result.capacity.tps_per_request.count == 20  # per-request TPS needs no chunk time
+    one_streamed = [*reqs, request("s", T0 + 30 * S, [100_000, 200_000])]
+    assert analyze(build_capture(requests=one_streamed)).capacity.tps_cluster_mean is not None
+
+
 def test_qps_counts_completions_and_offered_qps_counts_sends():
     # sent at 9 s, last chunk at 11 s: offered in window 0, completed in window 1
     reqs = [

@@ -247,6 +247,11 @@ def capacity_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
         ctx.note("capacity", "no knee or sustainable load: the load did not vary (no stages or user levels)")
     knee = saturation_knee(levels) if len(levels) >= 2 else None
     sustainable = max_sustainable(levels)
+    # Cluster TPS counts tokens by chunk arrival: without any chunk time (a capture of non-streamed requests,
+    # an import from a tool that keeps none) it is not measured, rather than 0 tokens/s.
+    timed = tps.size > 0 and int(frame["n_chunks"].to_numpy().sum()) > 0
+    if len(frame) and not timed:
+        ctx.note("capacity", "not measured: cluster TPS, no request recorded chunk arrival times")
     result = CapacityResult(
         qps=QpsStats(
             mean=len(ok) / duration,
@@ -255,8 +260,8 @@ def capacity_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
             cv=qps_fluctuation(qps, ctx.steady, series.stage or (None,) * grid.n),
         ),
         offered_qps_mean=len(frame) / duration,
-        tps_cluster_mean=float((tps * grid.length_s).sum() / duration) if tps.size else 0.0,
-        tps_cluster_peak=float(tps[full].max()) if tps.size else 0.0,
+        tps_cluster_mean=float((tps * grid.length_s).sum() / duration) if timed else None,
+        tps_cluster_peak=float(tps[full].max()) if timed else None,
         tps_per_request=describe(tps_per_request(ok)),
         decode_speed=describe(decode_speed(ok)),
         goodput_rps=int(good.sum()) / duration,
