@@ -62,3 +62,17 @@ def report_directly(tmp_path: Path) -> str:
     html = tmp_path / "report.html"
     assert run_cli(["report", str(tmp_path / "export"), "-o", str(html)]) == 0
     return html.read_text(encoding="utf-8")
+
+
+def import_cut_short(
+    fixture: Path, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[Path, str]:
+    """Import a copy of ``fixture`` whose file ``name`` stops halfway (a writer killed mid-file): exit 2 and
+    nothing written. The cut file's path and the error line; ``args`` go before the path (a tool name)."""
+    src = copy_fixture(fixture, tmp_path / "export")
+    path = src / name
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    assert run_cli(["import", *args, str(src), "--out", str(tmp_path / "out")]) == 2
+    assert not list((tmp_path / "out").glob("*.jsonl"))  # nothing half-written
+    return path, capsys.readouterr().err.strip()

@@ -16,7 +16,7 @@ import pytest
 from recorders.importers import claims, expand
 from recorders.importers.genai_perf import detect
 from recorders.importers.genai_perf.reader import _Where, parse_responses
-from tests.imports.peer_testkit import AIPERF, GENAI_PERF, copy_fixture, records, run_cli
+from tests.imports.peer_testkit import AIPERF, GENAI_PERF, copy_fixture, import_cut_short, records, run_cli
 from traceanalyzer.consistency.embed import default_model_path
 
 EXPORT = json.loads((GENAI_PERF / "profile_export.json").read_text(encoding="utf-8"))
@@ -137,12 +137,7 @@ def test_detected_from_the_directory_and_from_each_file(tmp_path: Path) -> None:
 
 
 def test_a_truncated_export_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = copy_fixture(GENAI_PERF, tmp_path / "artifacts")
-    path = src / "profile_export.json"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text[: len(text) // 2], encoding="utf-8")
-    assert run_cli(["import", "genai-perf", str(src), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
+    path, err = import_cut_short(GENAI_PERF, "profile_export.json", tmp_path, capsys, "genai-perf")
     assert err.startswith(f"error: {path}:1: not JSON:")
 
 

@@ -14,6 +14,7 @@ from tests.imports.peer_testkit import (
     LLMPERF,
     analyze_directly,
     copy_fixture,
+    import_cut_short,
     records,
     report_directly,
     run_cli,
@@ -159,14 +160,8 @@ def test_detection_claims_llmperfs_files_only() -> None:
 def test_a_truncated_file_stops_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = copy_fixture(LLMPERF, tmp_path / "results")
-    path = src / RESPONSES_FILE.name
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text[: len(text) // 2], encoding="utf-8")
-    assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
+    path, err = import_cut_short(LLMPERF, RESPONSES_FILE.name, tmp_path, capsys)
     assert err.startswith(f"error: {path}:") and ": not JSON: " in err
-    assert not list((tmp_path / "out").glob("*.jsonl"))  # nothing half-written
 
 
 def test_a_foreign_array_names_the_entry_and_field(

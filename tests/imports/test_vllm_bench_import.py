@@ -18,6 +18,7 @@ from tests.imports.peer_testkit import (
     INFERENCE_PERF,
     analyze_directly,
     copy_fixture,
+    import_cut_short,
     records,
     report_directly,
     run_cli,
@@ -123,14 +124,8 @@ def test_analyze_and_report_take_the_result_directly(tmp_path: Path) -> None:
 def test_a_truncated_file_stops_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = copy_fixture(VLLM, tmp_path / "results")
-    path = src / RESULT_FILE.name
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text[: len(text) // 2], encoding="utf-8")
-    assert run_cli(["import", str(src), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip()
+    path, err = import_cut_short(VLLM, RESULT_FILE.name, tmp_path, capsys)
     assert err.startswith(f"error: {path}:1: not JSON") and "cut short" in err
-    assert not list((tmp_path / "out").glob("*.jsonl"))
 
 
 @pytest.mark.parametrize(
