@@ -290,8 +290,6 @@ def _findings(ctx: StageContext, frame: pd.DataFrame, result: ConversationsResul
 
 def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     """The ``conversations`` result and its findings (module docstring); None without conversations."""
-    if not _in_session(ctx).any():
-        return analysis
     frame = _frame(ctx)
     if frame.empty:
         return analysis
