@@ -39,7 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 T0 = 1_700_000_000_000_000_000
 DAY_S = 86_400
@@ -71,7 +74,7 @@ COPY (
                150000 + hash(i * 7) % 250000 AS ttft_us,
                (8 + hash(i * 13) % 17)::BIGINT AS in_flight,
                (i % 500 = 7 OR i % 1000 = 3) AS failed
-        FROM range($n) t(i)
+        FROM range($start, $stop) t(i)
     )
 ) TO '{path}' (FORMAT JSON)
 """
@@ -125,8 +128,6 @@ FLOOR_SQL = {
 
 def generate(out: Path, n: int, chunks: int, gzip: bool = False) -> None:
     """Write requests.jsonl (.gz), gpu.jsonl and host.jsonl under ``out`` (skipped when they exist)."""
-    import duckdb
-
     out.mkdir(parents=True, exist_ok=True)
     spacing_ns = DAY_S * 1_000_000_000 // n
     requests_name = "requests.jsonl.gz" if gzip else "requests.jsonl"
@@ -140,13 +141,6 @@ def generate(out: Path, n: int, chunks: int, gzip: bool = False) -> None:
         if final.exists():
             continue
         started = time.perf_counter()
-        body = out / f".{name}.body"
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        if name.endswith(".gz"):
-            sql = sql.replace("(FORMAT JSON)", "(FORMAT JSON, COMPRESSION gzip)")
-        con.execute(sql.replace("{path}", str(body)), {"t0": T0, **params})
-        con.close()
         recorder = name.split(".")[0]
         meta = {
             "type": "meta",
@@ -160,14 +154,55 @@ def generate(out: Path, n: int, chunks: int, gzip: bool = False) -> None:
             "config": {"generated_by": "benchmarks/analyze_scale.py"},
         }
         tmp = out / f".{name}.tmp"
-        with open(tmp, "wb") as dst, open(body, "rb") as src:
+        with open(tmp, "wb") as dst:
             head = (json.dumps(meta) + "\n").encode()
-            dst.write(gzip_module.compress(head) if name.endswith(".gz") else head)  # gzip: two members
-            shutil.copyfileobj(src, dst, 16 << 20)
-        body.unlink()
+            dst.write(gzip_module.compress(head) if name.endswith(".gz") else head)  # gzip: one member each
+            if "n" in params:  # the requests, in parts of PART_ROWS rows
+                parts = [(a, min(a + PART_ROWS, params["n"])) for a in range(0, params["n"], PART_ROWS)]
+            else:
+                parts = [(0, 0)]
+            _write_parts(out / f".{name}.part", sql, params, parts, dst, gzip=name.endswith(".gz"))
         tmp.rename(final)
         size = final.stat().st_size / 1e9
         print(f"generated {final} ({size:.2f} GB) in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+#: Requests per generated part: DuckDB writes one part while the previous one is compressed.
+PART_ROWS = 250_000
+
+
+def _write_parts(
+    body: Path, sql: str, params: dict[str, int], parts: list[tuple[int, int]], dst: BinaryIO, *, gzip: bool
+) -> None:
+    """Append the JSONL of each part of the rows to ``dst``: DuckDB writes a part to a file, and a second
+    thread appends it (as one gzip member at level 1 with ``gzip``) while DuckDB writes the next."""
+    import duckdb
+
+    def append(part: Path) -> None:
+        with open(part, "rb") as src:
+            packer = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None  # 31: a gzip member
+            while block := src.read(16 << 20):
+                dst.write(packer.compress(block) if packer else block)  # zlib lets go of the GIL
+            if packer:
+                dst.write(packer.flush())
+        part.unlink()
+
+    with ThreadPoolExecutor(max_workers=1) as packer_thread:
+        pending = None
+        for k, (start, stop) in enumerate(parts):
+            part = body.with_suffix(f".{k}")
+            con = duckdb.connect()
+            con.execute("SET enable_progress_bar = false")
+            values = {"t0": T0, **params}
+            if values.pop("n", None) is not None:
+                values |= {"start": start, "stop": stop}
+            con.execute(sql.replace("{path}", str(part)), values)
+            con.close()
+            if pending is not None:
+                pending.result()
+            pending = packer_thread.submit(append, part)
+        if pending is not None:
+            pending.result()
 
 
 def _peak_rss_bytes() -> int:

@@ -28,8 +28,17 @@ def _reduce(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.ndarray, 
     t, v = t[keep], v[keep]
     if t.size <= max_points:
         return t, v
-    bins = np.array_split(np.arange(t.size), max_points)
-    return np.array([np.median(t[b]) for b in bins]), np.array([np.median(v[b]) for b in bins])
+    return _bin_medians(t, max_points), _bin_medians(v, max_points)
+
+
+def _bin_medians(x: np.ndarray, bins: int) -> np.ndarray:
+    """Medians of ``x`` cut into ``bins`` consecutive bins as ``np.array_split`` cuts it (the first
+    ``size % bins`` bins one longer), computed per row of two reshaped blocks."""
+    size, extra = divmod(x.size, bins)
+    cut = extra * (size + 1)
+    longer = np.median(x[:cut].reshape(extra, size + 1), axis=1)
+    shorter = np.median(x[cut:].reshape(bins - extra, size), axis=1)
+    return np.concatenate([longer, shorter])
 
 
 def _load_adjusted(

@@ -66,10 +66,11 @@ def _in_session(ctx: StageContext) -> np.ndarray:
     return valid[ctx.requests["row"].to_numpy()]
 
 
-def _frame(ctx: StageContext) -> pd.DataFrame:
-    """The conversation requests: the shared per-request frame plus the conversation columns."""
+def _frame(ctx: StageContext, in_session: np.ndarray) -> pd.DataFrame:
+    """The conversation requests (rows of ``ctx.requests`` where ``in_session``): the shared per-request
+    frame plus the conversation columns."""
     columns = ["row", "send_s", "end_s", "ttft_s", "tpot_s", "e2e_s", "ok", "error_class"]
-    conv = ctx.requests.loc[_in_session(ctx), columns].copy()
+    conv = ctx.requests.loc[in_session, columns].copy()
     # only the conversation rows' strings are read (``requests.row`` indexes ``request_table``)
     table = ctx.request_table.take(pa.array(conv["row"].to_numpy()))
     for name in (*_COLUMNS, "error_message", "text", "expected"):
@@ -290,9 +291,10 @@ def _findings(ctx: StageContext, frame: pd.DataFrame, result: ConversationsResul
 
 def conversations_stage(ctx: StageContext, analysis: Analysis) -> Analysis:
     """The ``conversations`` result and its findings (module docstring); None without conversations."""
-    frame = _frame(ctx)
-    if frame.empty:
+    in_session = _in_session(ctx)
+    if not in_session.any():
         return analysis
+    frame = _frame(ctx, in_session)
     frame["turn"] = pd.to_numeric(frame["turn"])
     rows = tuple(_turn_row(int(cast(float, turn)), group) for turn, group in frame.groupby("turn", sort=True))
     counters = _counters(ctx)

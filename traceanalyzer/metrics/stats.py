@@ -123,7 +123,8 @@ def quantile_grid(values: npt.ArrayLike, points: int) -> tuple[float, ...]:
     arr = finite(values)
     if arr.size == 0 or points < 2:
         return ()
-    return tuple(float(v) for v in np.quantile(arr, np.linspace(0.0, 1.0, points), method="linear"))
+    # sorted first: the same order statistics, and one sort beats ``points`` selections
+    return tuple(float(v) for v in np.quantile(np.sort(arr), np.linspace(0.0, 1.0, points), method="linear"))
 
 
 def quantile_grid_from_counts(
