@@ -45,6 +45,17 @@ def copy_fixture(src: Path, dst: Path) -> Path:
     return dst
 
 
+def import_and_analyze(source: Path, out: Path, start_s: int) -> dict[str, Any]:
+    """``import`` an export into ``out/capture`` (sends laid out from ``start_s``) and ``analyze`` it: the
+    summary, with the capture's path under ``_capture``."""
+    assert run_cli(["import", str(source), "--out", str(out / "capture"), "--start", str(start_s)]) == 0
+    path = out / "summary.json"
+    assert run_cli(["analyze", str(out / "capture"), "--json", str(path)]) == 0
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    result["_capture"] = str(out / "capture")
+    return result
+
+
 def analyze_directly(fixture: Path, tmp_path: Path, tool: str) -> dict[str, Any]:
     """``analyze`` given a copy of the export itself: its summary, after checking that the files analyzed are
     the on-the-fly import in the capture cache."""

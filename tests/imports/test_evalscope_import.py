@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.imports.peer_testkit import EVALSCOPE, copy_fixture, records, run_cli
+from tests.imports.peer_testkit import EVALSCOPE, copy_fixture, import_and_analyze, records, run_cli
 
 SUMMARY = json.loads((EVALSCOPE / "benchmark_summary.json").read_text(encoding="utf-8"))
 PERCENTILES = json.loads((EVALSCOPE / "benchmark_percentile.json").read_text(encoding="utf-8"))
@@ -25,12 +25,7 @@ def _db_rows() -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("evalscope-capture")
-    assert run_cli(["import", str(EVALSCOPE), "--out", str(out / "capture"), "--start", "1796572800"]) == 0
-    path = out / "summary.json"
-    assert run_cli(["analyze", str(out / "capture"), "--json", str(path)]) == 0
-    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    result["_capture"] = str(out / "capture")
-    return result
+    return import_and_analyze(EVALSCOPE, out, 1_796_572_800)
 
 
 def test_request_count_and_chunks_equal_evalscopes(summary: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from tests.imports.peer_testkit import (
     LLMPERF,
     analyze_directly,
     copy_fixture,
+    import_and_analyze,
     import_cut_short,
     records,
     report_directly,
@@ -30,12 +31,7 @@ START_NS = 1_796_572_800 * 10**9
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("llmperf-capture")
-    assert run_cli(["import", str(LLMPERF), "--out", str(out / "capture"), "--start", "1796572800"]) == 0
-    path = out / "summary.json"
-    assert run_cli(["analyze", str(out / "capture"), "--json", str(path)]) == 0
-    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    result["_capture"] = str(out / "capture")
-    return result
+    return import_and_analyze(LLMPERF, out, 1_796_572_800)
 
 
 def test_request_count_and_durations_equal_llmperfs(summary: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from tests.imports.peer_testkit import (
     INFERENCE_PERF,
     analyze_directly,
     copy_fixture,
+    import_and_analyze,
     import_cut_short,
     records,
     report_directly,
@@ -33,12 +34,7 @@ START_S = 1_796_572_800
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("vllm-bench-capture")
-    assert run_cli(["import", str(VLLM), "--out", str(out / "capture"), "--start", str(START_S)]) == 0
-    path = out / "summary.json"
-    assert run_cli(["analyze", str(out / "capture"), "--json", str(path)]) == 0
-    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    result["_capture"] = str(out / "capture")
-    return result
+    return import_and_analyze(VLLM, out, START_S)
 
 
 def test_requests_times_and_chunks_equal_vllms(summary: dict[str, Any]) -> None:
