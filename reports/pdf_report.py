@@ -23,6 +23,9 @@ def html_to_pdf(html: str) -> bytes:
     require_report_extra()
     import weasyprint
 
+    from reports.fonts import warn_if_slow_subsetting
+
+    warn_if_slow_subsetting(html)
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     pdf = weasyprint.HTML(string=html, url_fetcher=_refuse).write_pdf()
