@@ -14,7 +14,7 @@ from traceanalyzer.causal import error_sequence
 from traceanalyzer.diagnosis import RULES, DiagnosisOptions, MemorySeries, diagnose
 from traceanalyzer.diagnosis.resources import cpu_bound, gpu_saturated, queueing
 from traceanalyzer.diagnosis.stability import unstable
-from traceanalyzer.diagnosis.trends import latency_shift, memory_leak
+from traceanalyzer.diagnosis.trends import _bin_medians, latency_shift, memory_leak
 from traceanalyzer.model import SloThresholds, Variability
 
 SLO = SloThresholds()
@@ -328,3 +328,12 @@ def test_diagnose_orders_findings_and_evidence_is_plain_json() -> None:
     for f in result.findings:
         assert f.rule in RULES
         json.dumps(f.evidence, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("size", "bins"), [(86_400, 2_000), (86_401, 4_000), (5_000, 4_999), (12, 5), (7, 7)]
+)
+def test_bin_medians_equal_the_medians_of_array_split_bins(size: int, bins: int) -> None:
+    x = np.random.default_rng(size).normal(size=size) * 1e3
+    expected = [np.median(part) for part in np.array_split(x, bins)]
+    assert np.array_equal(_bin_medians(x, bins), expected)
